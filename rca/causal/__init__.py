@@ -1,0 +1,1 @@
+"""Causal graphs between series. Orientation everywhere: edge ``(cause, effect)``."""

@@ -1,0 +1,175 @@
+"""The ``rca`` command: ``bench``, ``analyze``, ``methods``, ``datasets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rca.errors import RCAInputError
+from rca.settings import get_settings
+
+
+def _data_root(flag: Path | None) -> Path | None:
+    return flag if flag is not None else get_settings().resolved_data_root()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rca.datasets import open_dataset
+    from rca.eval.bench import format_faults, format_table, run_bench
+    from rca.methods import METHODS
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for name in methods:
+        METHODS.get(name)  # unknown names fail before any work
+    root = _data_root(args.data_root)
+    datasets = [open_dataset(spec, root, seed=args.seed) for spec in args.dataset]
+    rows, outcomes = run_bench(
+        datasets, methods, seed=args.seed, limit=args.limit, progress=not args.quiet
+    )
+    print(format_table(rows))
+    if args.by_fault:
+        print()
+        print(format_faults(rows))
+    failed = [o for o in outcomes if o.error]
+    for outcome in failed[:5]:
+        print(
+            f"error: {outcome.method} on {outcome.dataset}/{outcome.case_id}: "
+            f"{outcome.error.splitlines()[0]}",
+            file=sys.stderr,
+        )
+    if args.json:
+        payload = {
+            "results": [row.to_json() for row in rows],
+            "cases": [
+                {
+                    "dataset": o.dataset,
+                    "method": o.method,
+                    "case": o.case_id,
+                    "truth": o.truth,
+                    "fault": o.fault,
+                    "service_rank": o.service_rank,
+                    "metric_rank": o.metric_rank,
+                    "seconds": o.seconds,
+                    "top": list(o.top),
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from rca.datasets.wide_csv import read_wide_csv
+    from rca.methods import make_method
+
+    window = read_wide_csv(Path(args.csv))
+    result = make_method(args.method, seed=args.seed).rank(window, args.onset)
+    services = result.services()
+    best_series = {}
+    for cause in result.causes:
+        best_series.setdefault(cause.service, cause)
+    print(
+        f"{args.method}: {len(window.columns)} series x {len(window)} rows, "
+        f"{len(result.dropped)} dropped (flat), {result.timings_seconds['total']:.3f} s"
+    )
+    print(f"{'rank':>4}  {'service':<24} {'score':>10}  strongest series")
+    for position, (service, score) in enumerate(services[: args.top], start=1):
+        print(f"{position:>4}  {service:<24} {score:>10.3g}  {best_series[service].series}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "method": result.method,
+                    "ranking": [{"service": s, "score": v} for s, v in services],
+                    "series": [{"series": c.series, "score": c.score} for c in result.causes],
+                    "dropped": list(result.dropped),
+                    "seconds": result.timings_seconds,
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from rca.methods import METHODS
+
+    for entry in METHODS:
+        print(f"{entry.name:<20} {entry.summary}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from rca.datasets import DATASETS
+
+    root = _data_root(args.data_root)
+    print(f"data root: {root or '(none: pass --data-root or set RCA_DATA_ROOT)'}")
+    for entry in DATASETS:
+        print(f"{entry.name:<16} {entry.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rca", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="accuracy and speed of methods on labelled datasets")
+    bench.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        help="registered dataset name or RCAEval-layout folder (repeatable)",
+    )
+    bench.add_argument(
+        "--methods",
+        default="random,nsigma,baro,granger-pagerank",
+        help="comma-separated registered methods",
+    )
+    bench.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding the datasets (default: $RCA_DATA_ROOT, ../shared/data)",
+    )
+    bench.add_argument("--limit", type=int, default=None, help="at most N cases per dataset")
+    bench.add_argument("--json", default=None, help="also write the results to this file")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--by-fault", action="store_true", help="also print per-fault results")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_bench)
+
+    analyze = sub.add_parser("analyze", help="rank the causes of one incident in a wide CSV")
+    analyze.add_argument("csv", help="CSV with a time column and one column per series")
+    analyze.add_argument("--onset", required=True, help="incident start: unix seconds or ISO time")
+    analyze.add_argument("--method", default="baro")
+    analyze.add_argument("--top", type=int, default=10)
+    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--json", default=None, help="also write the ranking to this file")
+    analyze.set_defaults(func=cmd_analyze)
+
+    methods = sub.add_parser("methods", help="list the registered RCA methods")
+    methods.set_defaults(func=cmd_methods)
+
+    datasets = sub.add_parser("datasets", help="list the registered datasets")
+    datasets.add_argument("--data-root", type=Path, default=None)
+    datasets.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RCAInputError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"rca: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

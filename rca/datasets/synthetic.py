@@ -1,0 +1,196 @@
+"""Seeded synthetic incidents with propagation, and the true graph kept with each case.
+
+A random call graph (a DAG under one ``frontend``) carries load from callers to callees; each
+service emits CPU, memory, request rate and p90 latency. A fault at one service (CPU hog, memory
+leak or added latency) raises its own metrics, and its latency reaches its callers a few steps
+later, scaled by how often they call it. Normal-period transients (short spikes) keep the
+pre-onset part from being clean. Every series edge the generator uses is in ``true_graph``
+(cause -> effect), so causal learners can be scored against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from rca.datasets.base import Case, Truth
+from rca.datasets.wide_csv import CPU, MEMORY, REQUEST_DURATION
+from rca.types import series_name, service_of
+
+FAULTS = ("cpu", "mem", "delay")
+_INDICATOR = {"cpu": CPU, "mem": MEMORY, "delay": REQUEST_DURATION}
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Shape of generated incidents; ``hard`` keeps only cases whose root cause is not the
+    service with the largest anomaly (the ones a pure anomaly ranker gets wrong)."""
+
+    n_cases: int = 40
+    min_services: int = 8
+    max_services: int = 16
+    n_steps: int = 240
+    onset_step: int = 180
+    step_seconds: float = 5.0
+    hard: bool = False
+    seed: int = 0
+
+
+def _names(service: str) -> dict[str, str]:
+    return {
+        "cpu": series_name(service, CPU),
+        "mem": series_name(service, MEMORY),
+        "rate": series_name(service, REQUEST_DURATION, "rate"),
+        "lat": series_name(service, REQUEST_DURATION, "p90"),
+    }
+
+
+def random_call_graph(n_services: int, rng: np.random.Generator) -> nx.DiGraph:
+    """A DAG rooted at ``frontend``: each service calls 1-3 services later in a random order."""
+    services = ["frontend"] + [f"svc{i:02d}" for i in range(1, n_services)]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(services)
+    for i, callee in enumerate(services[1:], start=1):
+        graph.add_edge(services[int(rng.integers(0, i))], callee)  # everyone is reachable
+    for i, caller in enumerate(services[:-1]):
+        extra = int(rng.integers(0, 3))
+        for callee in rng.choice(
+            services[i + 1 :], size=min(extra, n_services - i - 1), replace=False
+        ):
+            graph.add_edge(caller, str(callee))
+    for caller, callee in graph.edges:
+        graph.edges[caller, callee]["calls"] = float(rng.uniform(0.3, 1.0))
+        graph.edges[caller, callee]["lag_steps"] = int(rng.integers(1, 4))
+    return graph
+
+
+def _ar1(n: int, phi: float, scale: float, rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(0.0, scale, n)
+    out = np.empty(n)
+    out[0] = noise[0]
+    for t in range(1, n):
+        out[t] = phi * out[t - 1] + noise[t]
+    return out
+
+
+def simulate(
+    graph: nx.DiGraph, root: str, fault: str, config: SyntheticConfig, rng: np.random.Generator
+) -> tuple[pd.DataFrame, nx.DiGraph]:
+    """Simulate one incident on ``graph``; returns the window and the true series graph."""
+    n, onset = config.n_steps, config.onset_step
+    order = list(nx.topological_sort(graph))
+    load = 100.0 * (1.0 + 0.1 * np.sin(np.arange(n) / 40.0)) + _ar1(n, 0.8, 3.0, rng)
+    rate: dict[str, np.ndarray] = {}
+    for service in order:
+        callers = list(graph.predecessors(service))
+        if not callers:
+            rate[service] = load.copy()
+        else:
+            rate[service] = sum(rate[c] * graph.edges[c, service]["calls"] for c in callers)
+        rate[service] = rate[service] + rng.normal(0, 1.0, n)
+
+    active = np.zeros(n)
+    active[onset:] = 1.0
+    cpu: dict[str, np.ndarray] = {}
+    mem: dict[str, np.ndarray] = {}
+    own: dict[str, np.ndarray] = {}
+    for service in order:
+        # Some services are much noisier than others (batch jobs next to steady gateways): a
+        # fault at a noisy service can look smaller than its echo at a quiet caller.
+        noisy = rng.lognormal(0.0, 1.0)
+        base = rng.uniform(5, 20)
+        cpu[service] = base + rate[service] * rng.uniform(0.05, 0.2) + _ar1(n, 0.5, noisy, rng)
+        mem[service] = rng.uniform(100, 400) + np.cumsum(rng.normal(0, 0.2 * noisy, n))
+        own[service] = rng.uniform(5, 30) * (1 + _ar1(n, 0.6, 0.03 * noisy, rng))
+        if service == root:
+            strength = rng.uniform(0.5, 6.0)
+            if fault == "cpu":
+                cpu[service] = cpu[service] + active * strength * 15.0
+                own[service] = own[service] * (1 + active * strength * 0.5)
+            elif fault == "mem":
+                ramp = np.clip(np.arange(n) - onset, 0, None)
+                mem[service] = mem[service] + ramp * strength * 2.0
+                own[service] = own[service] * (1 + active * strength * 0.15)
+            else:
+                own[service] = own[service] + active * strength * 20.0
+        # Normal-period transients: a short spike in one random metric of some services.
+        if rng.random() < 0.4:
+            at = int(rng.integers(10, onset - 10))
+            target = [cpu, mem, own][int(rng.integers(0, 3))][service]
+            target[at : at + int(rng.integers(2, 6))] *= rng.uniform(1.5, 3.0)
+
+    latency: dict[str, np.ndarray] = {}
+    for service in reversed(order):
+        total = own[service].copy()
+        for callee in graph.successors(service):
+            edge = graph.edges[service, callee]
+            lag = edge["lag_steps"]
+            delayed = np.concatenate([np.full(lag, latency[callee][0]), latency[callee][:-lag]])
+            total = total + edge["calls"] * delayed
+        latency[service] = total * (1 + rng.normal(0, 0.02, n))
+
+    names = {service: _names(service) for service in order}
+    columns: dict[str, np.ndarray] = {}
+    true_graph = nx.DiGraph()
+    for service in order:
+        own_names = names[service]
+        columns[own_names["cpu"]] = cpu[service]
+        columns[own_names["mem"]] = mem[service]
+        columns[own_names["rate"]] = rate[service]
+        columns[own_names["lat"]] = latency[service]
+        true_graph.add_edge(own_names["rate"], own_names["cpu"])
+        true_graph.add_edge(own_names["cpu"], own_names["lat"])
+        for callee in graph.successors(service):
+            true_graph.add_edge(own_names["rate"], names[callee]["rate"])
+            true_graph.add_edge(names[callee]["lat"], own_names["lat"])
+    if fault == "mem":
+        true_graph.add_edge(names[root]["mem"], names[root]["lat"])
+    start = pd.Timestamp("2026-01-01T00:00:00Z")
+    index = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=config.step_seconds))
+    return pd.DataFrame(columns, index=index.rename("time")), true_graph
+
+
+def _root_is_loudest(window: pd.DataFrame, onset_step: int, root: str) -> bool:
+    before, after = window.iloc[:onset_step], window.iloc[onset_step:]
+    med = before.median()
+    iqr = (before.quantile(0.75) - before.quantile(0.25)).clip(lower=1e-9)
+    scores = ((after - med).abs() / iqr).max()
+    return service_of(str(scores.idxmax())) == root
+
+
+class Synthetic:
+    """Generated incidents (``synthetic``) or only the hard ones (``synthetic-hard``)."""
+
+    def __init__(self, config: SyntheticConfig | None = None) -> None:
+        self.config = config or SyntheticConfig()
+        self.name = "synthetic-hard" if self.config.hard else "synthetic"
+
+    def case_ids(self) -> list[str]:
+        return [f"{i:04d}" for i in range(self.config.n_cases)]
+
+    def load(self, case_id: str) -> Case:
+        index = int(case_id)
+        for attempt in range(1000):
+            # One independent stream per (case, attempt): cases do not depend on each other.
+            rng = np.random.default_rng([self.config.seed, index, attempt])
+            n_services = int(rng.integers(self.config.min_services, self.config.max_services + 1))
+            graph = random_call_graph(n_services, rng)
+            root = str(rng.choice(list(graph.nodes)))
+            fault = str(rng.choice(FAULTS))
+            window, true_graph = simulate(graph, root, fault, self.config, rng)
+            if not self.config.hard or not _root_is_loudest(window, self.config.onset_step, root):
+                break
+        else:  # pragma: no cover - the generator makes hard cases often
+            raise RuntimeError("could not generate a hard case in 1000 attempts")
+        return Case(
+            dataset=self.name,
+            case_id=case_id,
+            window=window,
+            onset=window.index[self.config.onset_step],
+            truth=Truth(root, fault, frozenset({_INDICATOR[fault]})),
+            call_graph=graph,
+            true_graph=true_graph,
+        )

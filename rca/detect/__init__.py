@@ -1,0 +1,1 @@
+"""Anomaly scores per series, from a window split at the onset."""

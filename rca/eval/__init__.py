@@ -1,0 +1,1 @@
+"""Scoring rankings against the truth, and the benchmark runner behind ``rca bench``."""

@@ -1,0 +1,1 @@
+"""Ranking series as causes from a graph and anomaly evidence."""

@@ -1,0 +1,144 @@
+"""The vocabulary every stage shares: series keys, ranked causes and RCA results.
+
+Orientation: every graph in this package is stored cause -> effect (edge ``(u, v)`` means
+``u``'s past helps explain ``v``). Rankers that walk from symptoms back to causes reverse it
+themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import pandas as pd
+
+# Characters that separate the parts of a column name; escaped inside each part so that any
+# service or metric name (PetShop's "PetSite_AWS::ECS::Fargate", vLLM's "vllm:...") round-trips.
+_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", ",": "%2C", "=": "%3D"}
+
+
+def _escape(part: str) -> str:
+    return "".join(_ESCAPES.get(ch, ch) for ch in part)
+
+
+def _unescape(part: str) -> str:
+    for ch, code in reversed(list(_ESCAPES.items())):
+        part = part.replace(code, ch)
+    return part
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    """One time series: a service, an OpenTelemetry metric name, an optional statistic
+    (``p50``, ``p90``, ``p99``, ``mean``, ``rate``...) and optional point attributes."""
+
+    service: str
+    metric: str
+    stat: str | None = None
+    attrs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return series_name(self.service, self.metric, self.stat, dict(self.attrs))
+
+
+def series_name(
+    service: str, metric: str, stat: str | None = None, attrs: dict[str, str] | None = None
+) -> str:
+    """The one function that names a window column: ``service:metric[:stat][{k=v,...}]``.
+
+    >>> series_name("carts", "container.cpu.utilization")
+    'carts:container.cpu.utilization'
+    >>> series_name("front-end", "http.server.request.duration", "p90", {"http.route": "/cart"})
+    'front-end:http.server.request.duration:p90{http.route=/cart}'
+    """
+    if not service or not metric:
+        raise ValueError(f"a series needs a service and a metric, got {service!r}, {metric!r}")
+    name = f"{_escape(service)}:{_escape(metric)}"
+    if stat:
+        name += f":{_escape(stat)}"
+    if attrs:
+        inner = ",".join(f"{_escape(k)}={_escape(str(v))}" for k, v in sorted(attrs.items()))
+        name += "{" + inner + "}"
+    return name
+
+
+def parse_series_name(name: str) -> SeriesKey:
+    """Inverse of :func:`series_name`; raises ``ValueError`` for a name it did not make."""
+    attrs: tuple[tuple[str, str], ...] = ()
+    head = name
+    if name.endswith("}") and "{" in name:
+        head, inner = name[:-1].split("{", 1)
+        pairs = []
+        for item in inner.split(","):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"not a series name (bad attribute {item!r}): {name!r}")
+            pairs.append((_unescape(key), _unescape(value)))
+        attrs = tuple(pairs)
+    parts = head.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"not a series name (expected service:metric[:stat]): {name!r}")
+    stat = _unescape(parts[2]) if len(parts) == 3 else None
+    return SeriesKey(_unescape(parts[0]), _unescape(parts[1]), stat, attrs)
+
+
+def service_of(name: str) -> str:
+    """Service of a column name made by :func:`series_name`."""
+    return parse_series_name(name).service
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a cause ranks where it does; fields a method does not compute stay ``None``."""
+
+    anomaly: float | None = None
+    onset: pd.Timestamp | None = None
+    walk_share: float | None = None
+    edges: tuple[tuple[str, str, float], ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RankedCause:
+    """One series ranked as a cause; ``score`` is higher for likelier causes."""
+
+    series: str
+    service: str
+    score: float
+    evidence: Evidence = field(default_factory=Evidence)
+
+
+@dataclass
+class RCAResult:
+    """What every RCA method returns.
+
+    ``causes`` is sorted by descending score. ``graph`` (cause -> effect, edge attribute
+    ``weight``) is ``None`` for methods that build none. ``dropped`` names the series the method
+    ignored (constant, empty) so a person can see what was not looked at.
+    """
+
+    method: str
+    causes: list[RankedCause]
+    graph: nx.DiGraph | None = None
+    timings_seconds: dict[str, float] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
+
+    def services(self) -> list[tuple[str, float]]:
+        """Services by their best series' score, best first (ties keep first appearance)."""
+        best: dict[str, float] = {}
+        for cause in self.causes:
+            if cause.service not in best or cause.score > best[cause.service]:
+                best[cause.service] = cause.score
+        return sorted(best.items(), key=lambda item: -item[1])
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What an alert says about an incident: the services and series where it fired.
+
+    Methods may use it to seed their search from the symptoms; none requires it.
+    """
+
+    services: tuple[str, ...] = ()
+    series: tuple[str, ...] = ()
