@@ -80,6 +80,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"{'rank':>4}  {'service':<24} {'score':>10}  strongest series")
     for position, (service, score) in enumerate(services[: args.top], start=1):
         print(f"{position:>4}  {service:<24} {score:>10.3g}  {best_series[service].series}")
+    if args.truth:
+        names = [service for service, _ in services]
+        where = f"#{names.index(args.truth) + 1}" if args.truth in names else "not ranked"
+        print(f"truth {args.truth}: {where} of {len(names)} services")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -149,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--method", default="baro")
     analyze.add_argument("--top", type=int, default=10)
     analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--truth", default=None, help="known root-cause service: show its rank")
     analyze.add_argument("--json", default=None, help="also write the ranking to this file")
     analyze.set_defaults(func=cmd_analyze)
 

@@ -181,7 +181,7 @@ class NezhaOB:
                 name = series_name(owner, f"rpc.{side}.duration", "p50", {"rpc.peer": peer})
                 parts.append(frame[column].rename(name))
         # Each file is sampled at its own sub-second offset; one align puts them on one grid.
-        return align(pd.concat(parts, axis=1).sort_index(), STEP_SECONDS)
+        return align(pd.concat(parts, axis=1, sort=True), STEP_SECONDS)
 
     @cache  # noqa: B019
     def _call_graph(self, day: str) -> nx.DiGraph | None:

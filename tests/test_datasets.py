@@ -1,0 +1,170 @@
+"""Loaders on the shared benchmark data (skipped without it) and on folders made here."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rca.datasets import DATASETS, RCAEvalFolder, open_dataset
+from rca.datasets.nezha import service_of_pod
+from rca.datasets.petshop import fault_of_command
+from rca.datasets.synthetic import Synthetic, SyntheticConfig
+from rca.datasets.wide_csv import legacy_column_name, read_wide_csv
+from rca.errors import DatasetLayoutError, RCAInputError
+from rca.types import service_of
+from rca.window import check_window
+
+
+def test_legacy_columns_map_to_otel_names():
+    assert legacy_column_name("carts_cpu") == "carts:container.cpu.utilization"
+    assert legacy_column_name("carts-db_mem") == "carts-db:container.memory.usage"
+    assert legacy_column_name("carts_lat_90") == "carts:http.server.request.duration:p90"
+    assert legacy_column_name("cartservice_latency-50") == (
+        "cartservice:http.server.request.duration:p50"
+    )
+    assert legacy_column_name("carts_lod") == "carts:http.server.request.duration:rate"
+    assert legacy_column_name("queue-master_socket") == "queue-master:socket"
+    assert legacy_column_name("a:b:p99") == "a:b:p99"
+
+
+def _write_rcaeval_case(folder: Path, rng, inject: int = 1_700_000_600) -> None:
+    folder.mkdir(parents=True)
+    times = np.arange(inject - 900, inject + 900)
+    frame = pd.DataFrame({"time": times})
+    for service in ("cartservice", "checkoutservice", "redis"):
+        frame[f"{service}_cpu"] = rng.normal(10, 1, len(times))
+        frame[f"{service}_mem"] = rng.normal(1e8, 1e5, len(times))
+    frame.loc[frame["time"] >= inject, "checkoutservice_cpu"] += 30
+    frame.to_csv(folder / "data.csv", index=False)
+    (folder / "inject_time.txt").write_text(f"{inject}\n")
+
+
+def test_rcaeval_layout_is_read_and_cut_to_600_plus_600_seconds(tmp_path, rng):
+    _write_rcaeval_case(tmp_path / "re-test" / "checkoutservice_cpu" / "1", rng)
+    dataset = open_dataset(str(tmp_path / "re-test"), None)
+    assert dataset.case_ids() == ["checkoutservice_cpu/1"]
+    case = dataset.load("checkoutservice_cpu/1")
+    assert case.truth.service == "checkoutservice" and case.truth.fault == "cpu"
+    assert case.truth.metrics == {"container.cpu.utilization"}
+    assert (case.window.index < case.onset).sum() == 600
+    assert (case.window.index >= case.onset).sum() == 600
+    check_window(case.window)
+
+
+def test_layout_errors_are_clear(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetLayoutError, match="RCAEval's layout"):
+        RCAEvalFolder(tmp_path / "empty").case_ids()
+    with pytest.raises(DatasetLayoutError, match="neither a dataset"):
+        open_dataset(str(tmp_path / "missing"), None)
+    with pytest.raises(DatasetLayoutError, match="needs a data root"):
+        open_dataset("rcd-sockshop", None)
+    with pytest.raises(DatasetLayoutError):
+        open_dataset("nezha-ob", tmp_path)
+    with pytest.raises(DatasetLayoutError):
+        open_dataset("petshop", tmp_path)
+    bad = tmp_path / "bad" / "svc_cpu" / "1"
+    bad.mkdir(parents=True)
+    (bad / "data.csv").write_text("time,svc_cpu\n1,2\n")
+    (bad / "inject_time.txt").write_text("not-a-time")
+    with pytest.raises(DatasetLayoutError, match="inject_time"):
+        RCAEvalFolder(tmp_path / "bad").load("svc_cpu/1")
+
+
+def test_wide_csv_errors(tmp_path):
+    no_time = tmp_path / "no_time.csv"
+    no_time.write_text("a_cpu,b_cpu\n1,2\n3,4\n")
+    with pytest.raises(RCAInputError, match="no time column"):
+        read_wide_csv(no_time)
+    with pytest.raises(RCAInputError, match="no such file"):
+        read_wide_csv(tmp_path / "absent.csv")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("time,a_cpu,a:container.cpu.utilization\n1,2,3\n2,3,4\n")
+    with pytest.raises(RCAInputError, match="same series twice"):
+        read_wide_csv(twice)
+    words = tmp_path / "words.csv"
+    words.write_text("time,a_cpu\nmonday,1\ntuesday,2\n")
+    with pytest.raises(RCAInputError, match="not times"):
+        read_wide_csv(words)
+
+
+def test_synthetic_cases_are_seeded_and_keep_the_true_graph():
+    first = Synthetic(SyntheticConfig(seed=5)).load("0003")
+    again = Synthetic(SyntheticConfig(seed=5)).load("0003")
+    pd.testing.assert_frame_equal(first.window, again.window)
+    assert first.true_graph is not None and first.true_graph.number_of_edges() > 0
+    assert first.truth.service in {service_of(c) for c in first.window.columns}
+    assert set(first.true_graph.nodes) <= set(first.window.columns)
+
+
+def test_synthetic_hard_cases_have_a_louder_non_root():
+    case = Synthetic(SyntheticConfig(seed=1, hard=True)).load("0000")
+    before = case.window[case.window.index < case.onset]
+    after = case.window[case.window.index >= case.onset]
+    iqr = (before.quantile(0.75) - before.quantile(0.25)).clip(lower=1e-9)
+    loudest = ((after - before.median()).abs() / iqr).max().idxmax()
+    assert service_of(loudest) != case.truth.service
+
+
+def test_helpers():
+    assert service_of_pod("frontend-579b9bff58-t2dbm") == "frontend"
+    assert service_of_pod("redis") == "redis"
+    assert fault_of_command("aws ssm put-parameter --name '/petstore/searchdelay'") == "latency"
+    assert fault_of_command("python -m issue_dynamo_db_requests -num_iterations=800") == (
+        "request-overload"
+    )
+    assert fault_of_command("echo") is None
+
+
+# ---- the shared benchmark data -------------------------------------------------------------
+
+
+def test_rcd_sockshop_splices_normal_before_anomalous(data_root):
+    dataset = open_dataset("rcd-sockshop", data_root)
+    ids = dataset.case_ids()
+    assert len(ids) == 50
+    case = dataset.load("orders-mem/5")  # its normal file was recorded after the anomalous one
+    raw = pd.read_csv(data_root / "rcd-sockshop" / "orders-mem" / "5" / "anomalous.csv")
+    assert case.onset == pd.Timestamp(raw["time"].min(), unit="s", tz="UTC")
+    assert (case.window.index >= case.onset).sum() == len(raw)
+    assert case.window.index[case.window.index < case.onset][-1] == case.onset - pd.Timedelta(
+        seconds=1
+    )
+    assert case.truth.service == "orders" and case.truth.fault == "mem"
+    check_window(case.window)
+
+
+def test_nezha_aligns_on_time_and_stops_at_the_next_fault(data_root):
+    dataset = open_dataset("nezha-ob", data_root)
+    ids = dataset.case_ids()
+    assert len(ids) == 56
+    first, second = dataset.load(ids[0]), dataset.load(ids[1])
+    check_window(first.window)
+    # adservice's TimeStamp on 2022-08-22 is 2e8 s ahead; aligned on Time, it shares the grid.
+    ad = first.window["adservice:container.cpu.utilization"]
+    assert ad.notna().mean() > 0.9
+    assert first.window.index[-1] < second.onset
+    assert first.truth.service == "frontend" and first.truth.fault == "cpu_contention"
+    assert first.history is not None and first.history.index[0] > dataset.load(ids[23]).onset
+    assert first.call_graph is not None and first.call_graph.has_edge("frontend", "cartservice")
+    memory = first.window["frontend:container.memory.usage"].dropna()
+    assert memory.median() > 1e6  # MiB in the file, bytes (OTel's unit) in the window
+
+
+def test_petshop_splices_normal_data_where_it_exists(data_root):
+    dataset = open_dataset("petshop", data_root)
+    ids = dataset.case_ids()
+    assert len(ids) == 68
+    low = dataset.load("low_traffic/test/issue_9")
+    assert (low.window.index < low.onset).sum() > 100  # the noissue rows
+    assert low.truth.service == "payforadoption_AWS::ECS::Container"
+    assert low.truth.fault == "latency"
+    temporal = dataset.load(next(i for i in ids if i.startswith("temporal_traffic1")))
+    assert len(temporal.window) == 5 and "MISSING" in temporal.notes[0]
+    check_window(low.window)
+
+
+def test_every_registered_dataset_opens(data_root):
+    for entry in DATASETS:
+        assert open_dataset(entry.name, data_root).case_ids()
