@@ -27,7 +27,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     root = _data_root(args.data_root)
     datasets = [open_dataset(spec, root, seed=args.seed) for spec in args.dataset]
     rows, outcomes = run_bench(
-        datasets, methods, seed=args.seed, limit=args.limit, progress=not args.quiet
+        datasets,
+        methods,
+        seed=args.seed,
+        limit=args.limit,
+        split=args.split,
+        progress=not args.quiet,
     )
     print(format_table(rows))
     if args.by_fault:
@@ -143,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, default=None, help="at most N cases per dataset")
     bench.add_argument("--json", default=None, help="also write the results to this file")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--split",
+        choices=["all", "tune", "holdout"],
+        default="all",
+        help="tune: every fifth case (what methods may be tuned on); holdout: the rest",
+    )
     bench.add_argument("--by-fault", action="store_true", help="also print per-fault results")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
