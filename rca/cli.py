@@ -1,4 +1,4 @@
-"""The ``rca`` command: ``bench``, ``analyze``, ``methods``, ``datasets``."""
+"""The ``rca`` command: bench, analyze, methods, datasets, broker, ingest."""
 
 from __future__ import annotations
 
@@ -123,6 +123,50 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration_seconds(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``1h``, ``2d`` -> seconds."""
+    unit = _DURATION_UNITS.get(text[-1:].lower())
+    try:
+        return float(text[:-1]) * unit if unit else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 15m, 1h)") from None
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from rca.transport.broker import serve_broker
+    from rca.transport.topics import telemetry_topics
+
+    settings = get_settings()
+    topics = telemetry_topics(settings.metrics_topic, settings.dlq_topic, args.partitions)
+    return serve_broker(args.host, args.port, topics)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rca.ingest.kafka_source import IngestConfig
+    from rca.ingest.service import run_ingest
+
+    settings = get_settings()
+    config = IngestConfig(
+        bootstrap=args.bootstrap or settings.kafka_bootstrap,
+        topic=settings.metrics_topic,
+        dlq_topic=settings.dlq_topic,
+        group=args.group or settings.ingest_group,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+    )
+    host, _, port = args.http.rpartition(":")
+    return run_ingest(
+        config,
+        step_seconds=args.step or settings.step_seconds,
+        retention_seconds=args.retention or settings.retention_seconds,
+        http_host=host or "127.0.0.1",
+        http_port=int(port),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rca", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +218,38 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = sub.add_parser("datasets", help="list the registered datasets")
     datasets.add_argument("--data-root", type=Path, default=None)
     datasets.set_defaults(func=cmd_datasets)
+
+    broker = sub.add_parser(
+        "broker", help="run the tansu Kafka-compatible broker on loopback (one machine, tests)"
+    )
+    broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument("--port", type=int, default=None, help="default: a free port")
+    broker.add_argument(
+        "--partitions",
+        type=int,
+        default=get_settings().metrics_partitions,
+        help="partitions of the metrics topic",
+    )
+    broker.set_defaults(func=cmd_broker)
+
+    ingest = sub.add_parser(
+        "ingest", help="consume OTLP metrics from Kafka into the window store (consumer group)"
+    )
+    ingest.add_argument("--bootstrap", default=None, help="Kafka host:port (RCA_KAFKA_BOOTSTRAP)")
+    ingest.add_argument("--group", default=None, help="consumer group (RCA_INGEST_GROUP)")
+    ingest.add_argument(
+        "--retention",
+        type=_duration_seconds,
+        default=None,
+        help="window kept and rebuilt on start, e.g. 1h (RCA_RETENTION_SECONDS)",
+    )
+    ingest.add_argument(
+        "--step", type=_duration_seconds, default=None, help="grid step (RCA_STEP_SECONDS)"
+    )
+    ingest.add_argument(
+        "--http", default="127.0.0.1:8465", help="status endpoint host:port (port 0: any free)"
+    )
+    ingest.set_defaults(func=cmd_ingest)
     return parser
 
 

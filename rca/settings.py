@@ -16,6 +16,18 @@ class Settings(BaseSettings):
 
     data_root: Path | None = None
 
+    # Telemetry path (collectors -> Kafka -> ingest -> window store).
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    metrics_topic: str = "otlp_metrics"
+    dlq_topic: str = "otlp_metrics.dlq"
+    metrics_partitions: int = 6
+    ingest_group: str = "rca-ingest"
+    retention_seconds: float = 3600.0
+    step_seconds: float = 1.0
+    # tansu joins a group in ~3 s and stalls with kafka-python's 300 s default poll interval.
+    kafka_session_timeout_ms: int = 6000
+    kafka_max_poll_interval_ms: int = 10000
+
     def resolved_data_root(self) -> Path | None:
         """The configured data root, else ``../shared/data`` beside the working directory or
         beside this checkout, when one exists."""

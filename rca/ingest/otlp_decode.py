@@ -1,0 +1,346 @@
+"""OTLP metrics -> samples keyed by series: pure, bytes in, arrays out.
+
+Each data point becomes one or more samples ``(key, time_unix_nano, value)`` where ``key`` is
+the tuple ``(service, metric, stat, attrs)`` that :class:`rca.types.SeriesKey` holds (a plain
+tuple here because this loop runs per point):
+
+- gauge and non-monotonic sum: the value (``stat`` None);
+- monotonic sum: ``rate`` per second (:mod:`rca.ingest.counters`; deltas divide by their span);
+- histogram, exponential histogram: ``p50``, ``p90``, ``p99`` (:mod:`rca.ingest.histograms`)
+  and ``mean`` of the values in the interval, ``rate`` of values per second;
+- summary: its ``p50``/``p90``/``p99`` quantiles when present, and ``mean``.
+
+Cumulative points are differenced against the previous point of the same series, kept in a
+:class:`DecodeState`; a point that repeats or precedes the last one seen adds nothing, so a
+re-delivered record changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AggregationTemporality,
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    Sum,
+    SummaryDataPoint,
+)
+
+from rca.ingest.counters import NANOS, counter_rate
+from rca.ingest.histograms import (
+    QUANTILE_STATS,
+    explicit_intervals,
+    exponential_intervals,
+    quantiles,
+)
+
+Attrs = tuple[tuple[str, str], ...]
+Key = tuple[str, str, str | None, Attrs]
+
+CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+# DataPointFlags.FLAG_NO_RECORDED_VALUE: the point marks a gap (e.g. a vanished target).
+NO_RECORDED_VALUE = 1
+UNKNOWN_SERVICE = "unknown_service"
+# Valid exponential histogram scales (metrics data model); beyond them base**index overflows.
+MIN_SCALE, MAX_SCALE = -10, 20
+# Resource attributes that name the service when service.name does not (DESIGN.md, series key).
+SERVICE_FALLBACKS = ("k8s.deployment.name", "k8s.pod.name", "job")
+
+
+class MalformedRecord(ValueError):
+    """A Kafka record that holds no usable OTLP metrics; the message is the reason."""
+
+
+@dataclass
+class Distribution:
+    """A cumulative histogram point as the next point of its series is differenced against."""
+
+    start_ns: int
+    time_ns: int
+    lower: np.ndarray
+    upper: np.ndarray
+    counts: np.ndarray
+    total: float
+
+
+@dataclass
+class DecodeState:
+    """The last cumulative point per series (counters and histograms)."""
+
+    counters: dict[Key, tuple[int, int, float]] = field(default_factory=dict)
+    distributions: dict[Key, Distribution] = field(default_factory=dict)
+
+
+@dataclass
+class Samples:
+    """Columns of samples decoded from one or more records."""
+
+    keys: list[Key] = field(default_factory=list)
+    times_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    points: int = 0
+    invalid_points: int = 0
+    first_problem: str | None = None
+
+    def add(self, key: Key, time_ns: int, value: float) -> None:
+        self.keys.append(key)
+        self.times_ns.append(time_ns)
+        self.values.append(value)
+
+    def problem(self, reason: str) -> None:
+        self.invalid_points += 1
+        if self.first_problem is None:
+            self.first_problem = reason
+
+
+def any_value_text(value: AnyValue) -> str:
+    """An attribute value as text (arrays and maps as compact JSON)."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind in ("int_value", "double_value"):
+        return str(getattr(value, kind))
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    if kind is None:
+        return ""
+    return json.dumps(json_format.MessageToDict(value)[_json_name(kind)], separators=(",", ":"))
+
+
+def _json_name(field_name: str) -> str:
+    head, *rest = field_name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def attributes(kvs: list[KeyValue]) -> Attrs:
+    """Point attributes as a sorted tuple of ``(key, text)`` pairs."""
+    return tuple(sorted((kv.key, any_value_text(kv.value)) for kv in kvs))
+
+
+def service_name(resource_attributes: list[KeyValue]) -> str:
+    """The service of a resource: ``service.namespace/service.name``; when the name is
+    missing or the SDK's ``unknown_service`` default, the first of ``k8s.deployment.name``,
+    ``k8s.pod.name``, ``job`` (Prometheus); else ``unknown_service``.
+
+    The ``namespace/name`` form is the one the OpenTelemetry-Prometheus compatibility spec uses
+    for ``job``.
+    """
+    found = {kv.key: any_value_text(kv.value) for kv in resource_attributes}
+    name = found.get("service.name", "")
+    if not name or name.startswith(UNKNOWN_SERVICE):
+        fallback = next((found[k] for k in SERVICE_FALLBACKS if found.get(k)), None)
+        name = fallback or name or UNKNOWN_SERVICE
+    namespace = found.get("service.namespace")
+    return f"{namespace}/{name}" if namespace else name
+
+
+def parse_record(value: bytes | None) -> ExportMetricsServiceRequest:
+    """The OTLP request in a record value; ``MalformedRecord`` when it is none."""
+    if not value:
+        raise MalformedRecord("empty record value")
+    try:
+        request = ExportMetricsServiceRequest.FromString(value)
+    except DecodeError as exc:
+        raise MalformedRecord(f"not an OTLP ExportMetricsServiceRequest: {exc}") from exc
+    if not request.resource_metrics:
+        raise MalformedRecord("no resource_metrics in the request")
+    return request
+
+
+def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
+    """Append the samples of one record to ``out``; return its number of valid data points.
+
+    Raises ``MalformedRecord`` for a record that does not parse, or that holds no valid data
+    point (random bytes can parse as a request full of empty messages).
+    """
+    request = parse_record(value)
+    invalid_before = out.invalid_points
+    points_before = out.points
+    problem_before = out.first_problem
+    for resource_metrics in request.resource_metrics:
+        service = service_name(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                decode_metric(service, metric, state, out)
+    valid = out.points - points_before
+    if valid == 0:
+        reason = out.first_problem if out.first_problem != problem_before else None
+        out.invalid_points = invalid_before
+        out.first_problem = problem_before
+        raise MalformedRecord(f"no valid data point ({reason or 'no data points'})")
+    return valid
+
+
+def decode_metric(service: str, metric: Metric, state: DecodeState, out: Samples) -> None:
+    """Append the samples of one metric's points to ``out``."""
+    name = metric.name
+    kind = metric.WhichOneof("data")
+    if not name:
+        out.problem("a metric without a name")
+        return
+    if kind == "gauge":
+        _numbers(service, name, None, metric.gauge.data_points, out)
+    elif kind == "sum":
+        data = metric.sum
+        if not data.is_monotonic:
+            _numbers(service, name, None, data.data_points, out)
+        else:
+            _counter(service, name, data, state, out)
+    elif kind == "histogram":
+        _histograms(service, name, metric.histogram, state, out)
+    elif kind == "exponential_histogram":
+        _histograms(service, name, metric.exponential_histogram, state, out)
+    elif kind == "summary":
+        _summaries(service, name, metric.summary.data_points, out)
+    else:
+        out.problem(f"metric {name!r} has no data")
+
+
+def _numbers(
+    service: str, name: str, stat: str | None, points: Iterable[NumberDataPoint], out: Samples
+) -> None:
+    add = out.add
+    for point in points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        attrs = attributes(point.attributes) if point.attributes else ()
+        # as_double and as_int are a oneof: the unset one reads 0, so `or` picks the set one
+        # (and 0 when the value is 0 either way) without a slower WhichOneof per point.
+        add((service, name, stat, attrs), time_ns, float(point.as_double or point.as_int))
+        out.points += 1
+
+
+def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Samples) -> None:
+    cumulative = data.aggregation_temporality == CUMULATIVE
+    for point in data.data_points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        attrs = attributes(point.attributes) if point.attributes else ()
+        key = (service, name, "rate", attrs)
+        value = float(point.as_double or point.as_int)
+        start_ns = point.start_time_unix_nano
+        out.points += 1
+        if cumulative:
+            previous = state.counters.get(key)
+            rate = counter_rate(start_ns, time_ns, value, previous)
+            if previous is None or time_ns > previous[1]:
+                state.counters[key] = (start_ns, time_ns, value)
+        else:
+            rate = value * NANOS / (time_ns - start_ns) if 0 < start_ns < time_ns else np.nan
+        if rate == rate:  # not NaN
+            out.add(key, time_ns, rate)
+
+
+def _intervals(
+    point: HistogramDataPoint | ExponentialHistogramDataPoint,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if isinstance(point, ExponentialHistogramDataPoint):
+        return exponential_intervals(
+            point.scale,
+            point.zero_count,
+            point.zero_threshold,
+            (point.positive.offset, np.asarray(point.positive.bucket_counts)),
+            (point.negative.offset, np.asarray(point.negative.bucket_counts)),
+        )
+    return explicit_intervals(
+        np.asarray(point.explicit_bounds),
+        np.asarray(point.bucket_counts),
+        point.min if point.HasField("min") else None,
+        point.max if point.HasField("max") else None,
+    )
+
+
+def _histogram_problem(point: HistogramDataPoint | ExponentialHistogramDataPoint) -> str | None:
+    if isinstance(point, ExponentialHistogramDataPoint):
+        if not MIN_SCALE <= point.scale <= MAX_SCALE:
+            return f"exponential scale {point.scale} outside [{MIN_SCALE}, {MAX_SCALE}]"
+        return None
+    if point.bucket_counts and len(point.bucket_counts) != len(point.explicit_bounds) + 1:
+        return "bucket_counts does not have one more entry than explicit_bounds"
+    return None
+
+
+def _histograms(
+    service: str,
+    name: str,
+    data: Histogram | ExponentialHistogram,
+    state: DecodeState,
+    out: Samples,
+) -> None:
+    cumulative = data.aggregation_temporality == CUMULATIVE
+    for point in data.data_points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        attrs = attributes(point.attributes) if point.attributes else ()
+        problem = _histogram_problem(point)
+        if problem:
+            out.problem(f"{name}: {problem}")
+            continue
+        out.points += 1
+        lower, upper, counts = _intervals(point)
+        start_ns, total, count = point.start_time_unix_nano, point.sum, float(point.count)
+        span_start = start_ns
+        if cumulative:
+            key = (service, name, None, attrs)
+            previous = state.distributions.get(key)
+            if previous is not None and time_ns <= previous.time_ns:
+                continue  # re-delivered or out of order: its interval was already stored
+            state.distributions[key] = Distribution(start_ns, time_ns, lower, upper, counts, total)
+            if (
+                previous is not None
+                and (start_ns == 0 or start_ns == previous.start_ns)
+                and np.array_equal(lower, previous.lower)
+                and np.array_equal(upper, previous.upper)
+                and (counts >= previous.counts).all()
+            ):
+                counts = counts - previous.counts
+                total -= previous.total
+                count = float(counts.sum())
+                span_start = previous.time_ns
+        for stat, value in zip(QUANTILE_STATS, quantiles(lower, upper, counts), strict=True):
+            if value == value:
+                out.add((service, name, stat, attrs), time_ns, float(value))
+        if count > 0:
+            out.add((service, name, "mean", attrs), time_ns, total / count)
+        if 0 < span_start < time_ns:
+            out.add((service, name, "rate", attrs), time_ns, count * NANOS / (time_ns - span_start))
+
+
+def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out: Samples) -> None:
+    wanted = dict(zip((0.5, 0.9, 0.99), QUANTILE_STATS, strict=True))
+    for point in points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        attrs = attributes(point.attributes) if point.attributes else ()
+        out.points += 1
+        for quantile in point.quantile_values:
+            stat = wanted.get(round(quantile.quantile, 6))
+            if stat:
+                out.add((service, name, stat, attrs), time_ns, quantile.value)
+        if point.count:
+            out.add((service, name, "mean", attrs), time_ns, point.sum / point.count)

@@ -1,0 +1,39 @@
+"""``rca ingest``: the consumer, the window store and the status endpoint in one process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from rca.ingest.kafka_source import IngestConfig, KafkaIngest
+from rca.ingest.status_http import serve_status
+from rca.store.window_store import WindowStore
+
+
+def run_ingest(
+    config: IngestConfig,
+    step_seconds: float,
+    retention_seconds: float,
+    http_host: str,
+    http_port: int,
+) -> int:
+    """Consume until SIGINT or SIGTERM, then commit and leave the group."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    store = WindowStore(step_seconds, retention_seconds)
+    ingest = KafkaIngest(config, store)
+    server = serve_status(http_host, http_port, store, ingest.health.to_json)
+    host, port = server.server_address[:2]
+    print(
+        f"rca ingest: {config.topic} on {config.bootstrap} in group {config.group}; "
+        f"status on http://{host}:{port}/health",
+        flush=True,
+    )
+    try:
+        ingest.run(stopping)
+    finally:
+        server.shutdown()
+    return 0

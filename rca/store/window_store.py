@@ -1,0 +1,159 @@
+"""Bounded, aligned storage of recent samples, sliced into windows (``rca.window`` contract).
+
+Time is cut into steps of ``step_seconds`` (a sample at ``t`` belongs to step
+``floor(t / step)``, shown at the step's start). The store keeps the last ``retention / step``
+steps as a ring: one float64 row per series, one column per ring slot, and one shared array
+saying which step each slot holds. Memory is 8 bytes per series per step plus per-series
+bookkeeping; nothing grows with time. A sample for a step already held overwrites it (the same
+key and time always give the same value, so re-delivered records change nothing); samples older
+than the ring are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rca.ingest.otlp_decode import Key
+from rca.types import series_name
+from rca.window import Window, check_window, to_timestamp
+
+_MIN_ROWS = 64
+_GROWTH = 1.25  # grow rows by a quarter: at most 25 % idle memory, amortised copies
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: int
+    too_old: int
+    too_new: int
+
+
+class WindowStore:
+    """Recent samples of every series; thread-safe (one writer, any number of readers)."""
+
+    def __init__(self, step_seconds: float = 1.0, retention_seconds: float = 3600.0) -> None:
+        if step_seconds <= 0 or retention_seconds < step_seconds:
+            raise ValueError("need 0 < step_seconds <= retention_seconds")
+        self.step_seconds = step_seconds
+        self.step_ns = round(step_seconds * 1e9)
+        self.slots = math.ceil(retention_seconds / step_seconds)
+        self._rows: dict[Key, int] = {}
+        self._names: list[str] = []
+        self._services: list[str] = []
+        self._values = np.full((0, self.slots), np.nan)
+        self._slot_step = np.full(self.slots, -1, dtype=np.int64)
+        self._head = -1  # newest step held; -1 before the first sample
+        self._lock = threading.Lock()
+
+    @property
+    def retention_seconds(self) -> float:
+        return self.slots * self.step_seconds
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the sample arrays (the part that scales with series x retention)."""
+        return int(self._values.nbytes + self._slot_step.nbytes)
+
+    def series(self) -> list[str]:
+        with self._lock:
+            return list(self._names)
+
+    def services(self) -> list[str]:
+        with self._lock:
+            return sorted(set(self._services))
+
+    def newest(self) -> pd.Timestamp | None:
+        """Start of the newest step held, or ``None`` when empty."""
+        with self._lock:
+            return None if self._head < 0 else pd.Timestamp(self._head * self.step_ns, tz="UTC")
+
+    def write(
+        self,
+        keys: Sequence[Key],
+        times_ns: Sequence[int],
+        values: Sequence[float],
+        max_time_ns: int | None = None,
+    ) -> WriteResult:
+        """Store samples; samples after ``max_time_ns`` (a clock the caller trusts) are dropped
+        so that one point stamped far in the future cannot wipe the ring."""
+        if not keys:
+            return WriteResult(0, 0, 0)
+        times = np.asarray(times_ns, dtype=np.int64)
+        data = np.asarray(values, dtype=np.float64)
+        with self._lock:
+            rows = np.fromiter((self._row(key) for key in keys), dtype=np.int64, count=len(keys))
+            steps = times // self.step_ns
+            too_new = 0
+            if max_time_ns is not None:
+                fresh = times <= max_time_ns
+                too_new = int(len(steps) - fresh.sum())
+                rows, steps, data = rows[fresh], steps[fresh], data[fresh]
+            if len(steps):
+                self._advance(int(steps.max()))
+            keep = steps > self._head - self.slots
+            self._values[rows[keep], steps[keep] % self.slots] = data[keep]
+            stored = int(keep.sum())
+            return WriteResult(stored, len(steps) - stored, too_new)
+
+    def window(self, start: object, end: object, services: Iterable[str] | None = None) -> Window:
+        """Samples in ``[start, end]`` of ``services`` (all when ``None``) as a window: one
+        column per series that has a sample there, NaN where a step has none.
+
+        Raises ``RCAInputError`` (via :func:`rca.window.check_window`) when fewer than two
+        steps or no series fall in the range.
+        """
+        start_ns = to_timestamp(start).value
+        end_ns = to_timestamp(end).value
+        wanted = None if services is None else set(services)
+        with self._lock:
+            first = max(-(-start_ns // self.step_ns), self._head - self.slots + 1)
+            last = min(end_ns // self.step_ns, self._head)
+            steps = np.arange(first, last + 1, dtype=np.int64) if last >= first else np.arange(0)
+            rows = [
+                row
+                for row, service in enumerate(self._services)
+                if wanted is None or service in wanted
+            ]
+            names = [self._names[row] for row in rows]
+            slots = steps % self.slots
+            block = self._values[np.ix_(rows, slots)] if rows else np.empty((0, len(steps)))
+            stale = self._slot_step[slots] != steps
+            block[:, stale] = np.nan
+        index = pd.DatetimeIndex(pd.to_datetime(steps * self.step_ns, unit="ns", utc=True))
+        frame = pd.DataFrame(block.T, index=index.rename("time"), columns=names)
+        frame = frame.loc[:, frame.notna().any(axis=0)]
+        check_window(frame)
+        return frame
+
+    def _row(self, key: Key) -> int:
+        row = self._rows.get(key)
+        if row is None:
+            service, metric, stat, attrs = key
+            row = len(self._names)
+            self._rows[key] = row
+            self._names.append(series_name(service, metric, stat, dict(attrs)))
+            self._services.append(service)
+            if row >= self._values.shape[0]:
+                grown = max(_MIN_ROWS, math.ceil(self._values.shape[0] * _GROWTH))
+                values = np.full((grown, self.slots), np.nan)
+                values[: self._values.shape[0]] = self._values
+                self._values = values
+        return row
+
+    def _advance(self, step: int) -> None:
+        """Make ``step`` the newest step: slots of steps that fall out of the ring are
+        cleared and given their new step."""
+        if step <= self._head:
+            return
+        oldest_new = max(self._head + 1, step - self.slots + 1)
+        new_steps = np.arange(oldest_new, step + 1, dtype=np.int64)
+        slots = new_steps % self.slots
+        self._values[:, slots] = np.nan
+        self._slot_step[slots] = new_steps
+        self._head = step
