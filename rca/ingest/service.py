@@ -20,6 +20,7 @@ def run_ingest(
 ) -> int:
     """Consume until SIGINT or SIGTERM, then commit and leave the group."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per fetch
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
