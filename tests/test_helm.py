@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -471,10 +472,22 @@ def test_ingest_workers_share_one_group_within_the_partitions_and_stop_gracefull
         spec = ingest["spec"]["template"]["spec"]
         assert spec["terminationGracePeriodSeconds"] >= 30
         env = env_of(spec["containers"][0])
-        assert env["RCA_KAFKA_GROUP"] == chart_values["kafka"]["consumerGroup"]
-        assert env["RCA_KAFKA_TOPIC"] == "otlp_metrics"
+        assert env["RCA_INGEST_GROUP"] == chart_values["kafka"]["consumerGroup"]
+        assert env["RCA_METRICS_TOPIC"] == "otlp_metrics"
         assert env["RCA_KAFKA_BOOTSTRAP"] == chart_values["kafka"]["bootstrap"]
-        assert spec["containers"][0]["args"][0] == "ingest"
+        container = spec["containers"][0]
+        assert container["args"][0] == "ingest"
+        # `rca ingest --http HOST:PORT` serves GET /health: probed there, on the pod IP.
+        host, port = container["args"][container["args"].index("--http") + 1].rsplit(":", 1)
+        assert host == "0.0.0.0"
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"status": int(port)}
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/health", "port": "status"}
+        assert env["RCA_KAFKA_SESSION_TIMEOUT_MS"] == "45000"
+        assert int(env["RCA_RETENTION_SECONDS"]) > 0
+        headless = one(docs, "Service", "rca-rca-platform-ingest")
+        assert headless["spec"]["clusterIP"] == "None"
+        assert headless["spec"]["selector"] == ingest["spec"]["selector"]["matchLabels"]
         # Only one Deployment runs consumers, so every member is in that one group.
         members = [
             d
@@ -533,7 +546,7 @@ def test_the_collector_exports_to_the_configured_topic_with_otlp_proto() -> None
     # The workers read the topic the Collector writes.
     ingest = one(docs, "Deployment", "rca-rca-platform-ingest")
     env = env_of(ingest["spec"]["template"]["spec"]["containers"][0])
-    assert env["RCA_KAFKA_TOPIC"] == "metrics_eu"
+    assert env["RCA_METRICS_TOPIC"] == "metrics_eu"
     assert env["RCA_KAFKA_BOOTSTRAP"] == "k-0:9092, k-1:9092"
     # The DaemonSet runs exactly this configuration and probes its health_check extension.
     daemonset = one(docs, "DaemonSet")
@@ -996,8 +1009,12 @@ class _FakeFrontEnd(BaseHTTPRequestHandler):
 
 
 def test_the_locustfile_runs_on_locust_2(tmp_path: Path) -> None:
-    locust = pytest.importorskip("locust", reason="locust is not installed (the helm extra has it)")
-    assert int(locust.__version__.split(".")[0]) == 2
+    # Not imported here: importing locust monkey-patches the whole process with gevent.
+    try:
+        locust_version = importlib.metadata.version("locust")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("locust is not installed (pip install -e '.[helm]')")
+    assert locust_version.split(".")[0] == "2", locust_version
     docs = case_docs("sockshop-default")
     locustfile = _configmap_file(docs, "sockshop-locustfile", "locustfile.py", tmp_path)
     tree = ast.parse(locustfile.read_text())

@@ -1,7 +1,7 @@
 """Create the RCA topics on an existing Kafka cluster when they are missing (Helm hook Job).
 
 Reads its settings from the environment that the chart sets: RCA_KAFKA_BOOTSTRAP,
-RCA_KAFKA_TOPIC, RCA_KAFKA_DLQ_TOPIC, TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR,
+RCA_METRICS_TOPIC, RCA_DLQ_TOPIC, TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR,
 TOPIC_RETENTION_MS, DLQ_RETENTION_MS, INGEST_REPLICAS. It never deletes a topic or changes an
 existing one; it warns when an existing metrics topic has fewer partitions than ingest workers
 (the extra workers would sit idle). Exit status 0 when both topics exist at the end.
@@ -44,7 +44,7 @@ def _partitions(admin: KafkaAdminClient, topic: str) -> int | None:
 def main() -> int:
     env = os.environ
     bootstrap = env["RCA_KAFKA_BOOTSTRAP"]
-    topic, dlq = env["RCA_KAFKA_TOPIC"], env["RCA_KAFKA_DLQ_TOPIC"]
+    topic, dlq = env["RCA_METRICS_TOPIC"], env["RCA_DLQ_TOPIC"]
     partitions = int(env["TOPIC_PARTITIONS"])
     replication = int(env["TOPIC_REPLICATION_FACTOR"])
     workers = int(env.get("INGEST_REPLICAS", "1"))

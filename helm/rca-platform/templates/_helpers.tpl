@@ -92,12 +92,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "rca.kafkaEnv" -}}
 - name: RCA_KAFKA_BOOTSTRAP
   value: {{ .Values.kafka.bootstrap | quote }}
-- name: RCA_KAFKA_TOPIC
+- name: RCA_METRICS_TOPIC
   value: {{ .Values.kafka.topic | quote }}
-- name: RCA_KAFKA_DLQ_TOPIC
+- name: RCA_DLQ_TOPIC
   value: {{ .Values.kafka.dlqTopic | quote }}
-- name: RCA_KAFKA_GROUP
+- name: RCA_INGEST_GROUP
   value: {{ .Values.kafka.consumerGroup | quote }}
+- name: RCA_KAFKA_SESSION_TIMEOUT_MS
+  value: {{ .Values.kafka.sessionTimeoutMs | int64 | quote }}
+- name: RCA_KAFKA_MAX_POLL_INTERVAL_MS
+  value: {{ .Values.kafka.maxPollIntervalMs | int64 | quote }}
 # The root filesystem is read-only: caches go to the /tmp emptyDir.
 - name: MPLCONFIGDIR
   value: /tmp/matplotlib
