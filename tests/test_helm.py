@@ -564,6 +564,17 @@ def test_the_collector_exports_to_the_configured_topic_with_otlp_proto() -> None
     assert hostfs["readOnly"] is True
 
 
+def test_the_chart_and_the_repository_collector_configs_agree_on_the_kafka_contract() -> None:
+    path = REPO / "collectors" / "otelcol" / "collector.yaml"
+    if not path.exists():
+        pytest.skip("collectors/otelcol/collector.yaml is not in this checkout")
+    repository = yaml.safe_load(path.read_text())["exporters"]["kafka"]
+    chart = collector_config(case_docs("platform-default"), "rca-rca-platform-otelcol")
+    chart = chart["exporters"]["kafka"]
+    for key in ("metrics", "partition_metrics_by_resource_attributes", "producer"):
+        assert chart[key] == repository[key], key
+
+
 def test_the_collector_scrape_configs_come_from_values() -> None:
     production = values_file(PLATFORM)
     config = collector_config(case_docs("platform-production"), "rca-rca-platform-otelcol")
