@@ -18,10 +18,11 @@ re-delivered record changes nothing.
 from __future__ import annotations
 
 import json
+import math
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -43,6 +44,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from rca.ingest.counters import NANOS, counter_rate
 from rca.ingest.histograms import (
     QUANTILE_STATS,
+    Intervals,
     explicit_intervals,
     exponential_intervals,
     quantiles,
@@ -72,9 +74,9 @@ class Distribution:
 
     start_ns: int
     time_ns: int
-    lower: np.ndarray
-    upper: np.ndarray
-    counts: np.ndarray
+    lower: list[float]
+    upper: list[float]
+    counts: list[float]
     total: float
 
 
@@ -131,7 +133,9 @@ def _json_name(field_name: str) -> str:
 
 def attributes(kvs: list[KeyValue]) -> Attrs:
     """Point attributes as a sorted tuple of ``(key, text)`` pairs."""
-    return tuple(sorted((kv.key, any_value_text(kv.value)) for kv in kvs))
+    # string_value reads "" for any other type (and for an empty string), so the slower
+    # WhichOneof runs only then.
+    return tuple(sorted((kv.key, kv.value.string_value or any_value_text(kv.value)) for kv in kvs))
 
 
 def service_name(resource_attributes: list[KeyValue]) -> str:
@@ -169,40 +173,60 @@ def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
 
     Raises ``MalformedRecord`` for a record that does not parse, or that holds no valid data
     point (random bytes can parse as a request full of empty messages).
+
+    Gauges and non-monotonic sums, most points in practice, are decoded inline here: this loop
+    runs per point and a function call per metric costs as much as the point itself.
     """
     request = parse_record(value)
-    invalid_before = out.invalid_points
-    points_before = out.points
-    problem_before = out.first_problem
+    invalid_before, points_before, problem_before = (
+        out.invalid_points,
+        out.points,
+        out.first_problem,
+    )
+    add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
+    levels = 0
     for resource_metrics in request.resource_metrics:
         service = service_name(resource_metrics.resource.attributes)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
-                decode_metric(service, metric, state, out)
-    valid = out.points - points_before
-    if valid == 0:
+                name = metric.name
+                kind = metric.WhichOneof("data")
+                if not name:
+                    out.problem("a metric without a name")
+                    continue
+                if kind == "gauge":
+                    points = metric.gauge.data_points
+                elif kind == "sum" and not metric.sum.is_monotonic:
+                    points = metric.sum.data_points
+                else:
+                    _decode_aggregate(service, name, kind, metric, state, out)
+                    continue
+                for point in points:
+                    time_ns = point.time_unix_nano
+                    if not time_ns or point.flags & NO_RECORDED_VALUE:
+                        out.problem(f"{name}: a point without time or value")
+                        continue
+                    add_key((service, name, None, _point_attributes(point)))
+                    add_time(time_ns)
+                    # as_double and as_int are a oneof: the unset one reads 0, so `or` picks
+                    # the set one (0 when the value is 0 either way) without a WhichOneof.
+                    add_value(point.as_double or point.as_int)
+                    levels += 1
+    out.points += levels
+    if out.points == points_before:
         reason = out.first_problem if out.first_problem != problem_before else None
         out.invalid_points = invalid_before
         out.first_problem = problem_before
         raise MalformedRecord(f"no valid data point ({reason or 'no data points'})")
-    return valid
+    return out.points - points_before
 
 
-def decode_metric(service: str, metric: Metric, state: DecodeState, out: Samples) -> None:
-    """Append the samples of one metric's points to ``out``."""
-    name = metric.name
-    kind = metric.WhichOneof("data")
-    if not name:
-        out.problem("a metric without a name")
-        return
-    if kind == "gauge":
-        _numbers(service, name, None, metric.gauge.data_points, out)
-    elif kind == "sum":
-        data = metric.sum
-        if not data.is_monotonic:
-            _numbers(service, name, None, data.data_points, out)
-        else:
-            _counter(service, name, data, state, out)
+def _decode_aggregate(
+    service: str, name: str, kind: str | None, metric: Metric, state: DecodeState, out: Samples
+) -> None:
+    """Counters, histograms and summaries: the metrics whose points become derived stats."""
+    if kind == "sum":
+        _counter(service, name, metric.sum, state, out)
     elif kind == "histogram":
         _histograms(service, name, metric.histogram, state, out)
     elif kind == "exponential_histogram":
@@ -213,59 +237,51 @@ def decode_metric(service: str, metric: Metric, state: DecodeState, out: Samples
         out.problem(f"metric {name!r} has no data")
 
 
-def _numbers(
-    service: str, name: str, stat: str | None, points: Iterable[NumberDataPoint], out: Samples
-) -> None:
-    add = out.add
-    for point in points:
-        time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
-            continue
-        attrs = attributes(point.attributes) if point.attributes else ()
-        # as_double and as_int are a oneof: the unset one reads 0, so `or` picks the set one
-        # (and 0 when the value is 0 either way) without a slower WhichOneof per point.
-        add((service, name, stat, attrs), time_ns, float(point.as_double or point.as_int))
-        out.points += 1
+def _point_attributes(point: NumberDataPoint | HistogramDataPoint | SummaryDataPoint) -> Attrs:
+    kvs = point.attributes
+    if not kvs:
+        return ()
+    if len(kvs) == 1:  # the common case, without sorted() and a generator
+        kv = kvs[0]
+        return ((kv.key, kv.value.string_value or any_value_text(kv.value)),)
+    return attributes(kvs)
 
 
 def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Samples) -> None:
     cumulative = data.aggregation_temporality == CUMULATIVE
+    counters = state.counters
     for point in data.data_points:
         time_ns = point.time_unix_nano
         if not time_ns or point.flags & NO_RECORDED_VALUE:
             out.problem(f"{name}: a point without time or value")
             continue
-        attrs = attributes(point.attributes) if point.attributes else ()
-        key = (service, name, "rate", attrs)
-        value = float(point.as_double or point.as_int)
+        key = (service, name, "rate", _point_attributes(point))
+        value = point.as_double or point.as_int
         start_ns = point.start_time_unix_nano
         out.points += 1
         if cumulative:
-            previous = state.counters.get(key)
+            previous = counters.get(key)
             rate = counter_rate(start_ns, time_ns, value, previous)
             if previous is None or time_ns > previous[1]:
-                state.counters[key] = (start_ns, time_ns, value)
+                counters[key] = (start_ns, time_ns, value)
         else:
-            rate = value * NANOS / (time_ns - start_ns) if 0 < start_ns < time_ns else np.nan
+            rate = value * NANOS / (time_ns - start_ns) if 0 < start_ns < time_ns else math.nan
         if rate == rate:  # not NaN
             out.add(key, time_ns, rate)
 
 
-def _intervals(
-    point: HistogramDataPoint | ExponentialHistogramDataPoint,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _intervals(point: HistogramDataPoint | ExponentialHistogramDataPoint) -> Intervals:
     if isinstance(point, ExponentialHistogramDataPoint):
         return exponential_intervals(
             point.scale,
             point.zero_count,
             point.zero_threshold,
-            (point.positive.offset, np.asarray(point.positive.bucket_counts)),
-            (point.negative.offset, np.asarray(point.negative.bucket_counts)),
+            (point.positive.offset, point.positive.bucket_counts),
+            (point.negative.offset, point.negative.bucket_counts),
         )
     return explicit_intervals(
-        np.asarray(point.explicit_bounds),
-        np.asarray(point.bucket_counts),
+        list(point.explicit_bounds),
+        point.bucket_counts,
         point.min if point.HasField("min") else None,
         point.max if point.HasField("max") else None,
     )
@@ -291,14 +307,15 @@ def _histograms(
     cumulative = data.aggregation_temporality == CUMULATIVE
     for point in data.data_points:
         time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
-            continue
-        attrs = attributes(point.attributes) if point.attributes else ()
-        problem = _histogram_problem(point)
+        problem = (
+            "a point without time or value"
+            if not time_ns or point.flags & NO_RECORDED_VALUE
+            else _histogram_problem(point)
+        )
         if problem:
             out.problem(f"{name}: {problem}")
             continue
+        attrs = _point_attributes(point)
         out.points += 1
         lower, upper, counts = _intervals(point)
         start_ns, total, count = point.start_time_unix_nano, point.sum, float(point.count)
@@ -312,17 +329,16 @@ def _histograms(
             if (
                 previous is not None
                 and (start_ns == 0 or start_ns == previous.start_ns)
-                and np.array_equal(lower, previous.lower)
-                and np.array_equal(upper, previous.upper)
-                and (counts >= previous.counts).all()
+                and lower == previous.lower
+                and upper == previous.upper
             ):
-                counts = counts - previous.counts
-                total -= previous.total
-                count = float(counts.sum())
-                span_start = previous.time_ns
+                delta = list(map(operator.sub, counts, previous.counts))
+                if not delta or min(delta) >= 0:  # else counting restarted: use the point whole
+                    counts, count, span_start = delta, sum(delta), previous.time_ns
+                    total -= previous.total
         for stat, value in zip(QUANTILE_STATS, quantiles(lower, upper, counts), strict=True):
             if value == value:
-                out.add((service, name, stat, attrs), time_ns, float(value))
+                out.add((service, name, stat, attrs), time_ns, value)
         if count > 0:
             out.add((service, name, "mean", attrs), time_ns, total / count)
         if 0 < span_start < time_ns:
@@ -336,7 +352,7 @@ def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out:
         if not time_ns or point.flags & NO_RECORDED_VALUE:
             out.problem(f"{name}: a point without time or value")
             continue
-        attrs = attributes(point.attributes) if point.attributes else ()
+        attrs = _point_attributes(point)
         out.points += 1
         for quantile in point.quantile_values:
             stat = wanted.get(round(quantile.quantile, 6))

@@ -87,7 +87,11 @@ class WindowStore:
         times = np.asarray(times_ns, dtype=np.int64)
         data = np.asarray(values, dtype=np.float64)
         with self._lock:
-            rows = np.fromiter((self._row(key) for key in keys), dtype=np.int64, count=len(keys))
+            known = self._rows.get
+            found = [known(key, -1) for key in keys]
+            if -1 in found:
+                found = [self._row(key) for key in keys]
+            rows = np.array(found, dtype=np.int64)
             steps = times // self.step_ns
             too_new = 0
             if max_time_ns is not None:

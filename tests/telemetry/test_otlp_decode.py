@@ -102,29 +102,25 @@ def test_cumulative_histogram_quantiles_come_from_the_interval_not_the_lifetime(
 
 
 def test_quantiles_interpolate_like_prometheus() -> None:
-    lower, upper, counts = explicit_intervals(
-        np.array([1.0, 2.0, 4.0]), np.array([0, 10, 10, 0]), None, None
-    )
-    assert quantiles(lower, upper, counts, np.array([0.25, 0.5, 0.75, 1.0])).tolist() == [
+    lower, upper, counts = explicit_intervals([1.0, 2.0, 4.0], [0, 10, 10, 0], None, None)
+    assert quantiles(lower, upper, counts, (0.25, 0.5, 0.75, 1.0)) == [
         1.5,
         2.0,
         3.0,
         4.0,
     ]
     # The +Inf bucket collapses onto the highest bound unless a max is known.
-    lower, upper, counts = explicit_intervals(np.array([1.0]), np.array([0, 4]), None, None)
-    assert quantiles(lower, upper, counts, np.array([0.5])).tolist() == [1.0]
-    lower, upper, counts = explicit_intervals(np.array([1.0]), np.array([0, 4]), None, 3.0)
-    assert quantiles(lower, upper, counts, np.array([0.5])).tolist() == [2.0]
-    assert np.isnan(quantiles(lower, upper, np.zeros(2))).all()
+    lower, upper, counts = explicit_intervals([1.0], [0, 4], None, None)
+    assert quantiles(lower, upper, counts, (0.5,)) == [1.0]
+    lower, upper, counts = explicit_intervals([1.0], [0, 4], None, 3.0)
+    assert quantiles(lower, upper, counts, (0.5,)) == [2.0]
+    assert np.isnan(quantiles(lower, upper, [0.0, 0.0])).all()
 
 
 def test_exponential_histogram_quantiles() -> None:
     # scale 1: base sqrt(2); buckets (1, 1.41], (1.41, 2], (2, 2.83], (2.83, 4]
-    lower, upper, counts = exponential_intervals(
-        1, 0, 0.0, (0, np.array([0, 0, 10, 10])), (0, np.array([]))
-    )
-    q = quantiles(lower, upper, counts, np.array([0.5, 1.0]))
+    lower, upper, counts = exponential_intervals(1, 0, 0.0, (0, [0, 0, 10, 10]), (0, []))
+    q = quantiles(lower, upper, counts, (0.5, 1.0))
     assert q == pytest.approx([2**1.5, 4.0])
     metric = Metric(name="lat")
     metric.exponential_histogram.aggregation_temporality = (
