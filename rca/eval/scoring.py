@@ -57,7 +57,10 @@ class CaseRanks:
 
 
 def rank_truth(result: RCAResult, truth: Truth) -> CaseRanks:
-    services = _best_by(result, lambda c: normalize_service(c.service))
+    services: dict[Hashable, float] = {}
+    for service, score in result.services():
+        key = normalize_service(service)
+        services[key] = max(services.get(key, -math.inf), score)
     service_rank = pessimistic_rank(services.items(), {normalize_service(truth.service)})
     metric_rank = None
     if truth.metrics:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
@@ -68,14 +68,13 @@ class MalformedRecord(ValueError):
     """A Kafka record that holds no usable OTLP metrics; the message is the reason."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Distribution:
     """A cumulative histogram point as the next point of its series is differenced against."""
 
     start_ns: int
     time_ns: int
-    lower: list[float]
-    upper: list[float]
+    layout: object  # explicit bounds, or an exponential histogram's interval edges
     counts: list[float]
     total: float
 
@@ -228,9 +227,9 @@ def _decode_aggregate(
     if kind == "sum":
         _counter(service, name, metric.sum, state, out)
     elif kind == "histogram":
-        _histograms(service, name, metric.histogram, state, out)
+        _explicit_histograms(service, name, metric.histogram, state, out)
     elif kind == "exponential_histogram":
-        _histograms(service, name, metric.exponential_histogram, state, out)
+        _exponential_histograms(service, name, metric.exponential_histogram, state, out)
     elif kind == "summary":
         _summaries(service, name, metric.summary.data_points, out)
     else:
@@ -270,79 +269,122 @@ def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Sample
             out.add(key, time_ns, rate)
 
 
-def _intervals(point: HistogramDataPoint | ExponentialHistogramDataPoint) -> Intervals:
-    if isinstance(point, ExponentialHistogramDataPoint):
-        return exponential_intervals(
+def _explicit_histograms(
+    service: str, name: str, data: Histogram, state: DecodeState, out: Samples
+) -> None:
+    cumulative = data.aggregation_temporality == CUMULATIVE
+    for point in data.data_points:
+        time_ns = point.time_unix_nano
+        bounds, counts = list(point.explicit_bounds), list(point.bucket_counts)
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        if counts and len(counts) != len(bounds) + 1:
+            out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
+            continue
+        low = point.min if point.HasField("min") else None
+        high = point.max if point.HasField("max") else None
+
+        def intervals(counts: list[float], bounds: list[float] = bounds) -> Intervals:
+            return explicit_intervals(bounds, counts, low, high)
+
+        _distribution_stats(
+            (service, name, _point_attributes(point)),
+            point.start_time_unix_nano,
+            time_ns,
+            bounds,
+            counts,
+            point.sum,
+            intervals,
+            cumulative,
+            state,
+            out,
+        )
+
+
+def _exponential_histograms(
+    service: str, name: str, data: ExponentialHistogram, state: DecodeState, out: Samples
+) -> None:
+    cumulative = data.aggregation_temporality == CUMULATIVE
+    for point in data.data_points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        if not MIN_SCALE <= point.scale <= MAX_SCALE:
+            out.problem(
+                f"{name}: exponential scale {point.scale} outside [{MIN_SCALE}, {MAX_SCALE}]"
+            )
+            continue
+        lower, upper, counts = exponential_intervals(
             point.scale,
             point.zero_count,
             point.zero_threshold,
             (point.positive.offset, point.positive.bucket_counts),
             (point.negative.offset, point.negative.bucket_counts),
         )
-    return explicit_intervals(
-        list(point.explicit_bounds),
-        point.bucket_counts,
-        point.min if point.HasField("min") else None,
-        point.max if point.HasField("max") else None,
-    )
+
+        def intervals(
+            counts: list[float], lower: list[float] = lower, upper: list[float] = upper
+        ) -> Intervals:
+            return lower, upper, counts
+
+        _distribution_stats(
+            (service, name, _point_attributes(point)),
+            point.start_time_unix_nano,
+            time_ns,
+            (lower, upper),
+            counts,
+            point.sum,
+            intervals,
+            cumulative,
+            state,
+            out,
+        )
 
 
-def _histogram_problem(point: HistogramDataPoint | ExponentialHistogramDataPoint) -> str | None:
-    if isinstance(point, ExponentialHistogramDataPoint):
-        if not MIN_SCALE <= point.scale <= MAX_SCALE:
-            return f"exponential scale {point.scale} outside [{MIN_SCALE}, {MAX_SCALE}]"
-        return None
-    if point.bucket_counts and len(point.bucket_counts) != len(point.explicit_bounds) + 1:
-        return "bucket_counts does not have one more entry than explicit_bounds"
-    return None
-
-
-def _histograms(
-    service: str,
-    name: str,
-    data: Histogram | ExponentialHistogram,
+def _distribution_stats(
+    series: tuple[str, str, Attrs],
+    start_ns: int,
+    time_ns: int,
+    layout: object,
+    counts: list[float],
+    total: float,
+    intervals: Callable[[list[float]], Intervals],
+    cumulative: bool,
     state: DecodeState,
     out: Samples,
 ) -> None:
-    cumulative = data.aggregation_temporality == CUMULATIVE
-    for point in data.data_points:
-        time_ns = point.time_unix_nano
-        problem = (
-            "a point without time or value"
-            if not time_ns or point.flags & NO_RECORDED_VALUE
-            else _histogram_problem(point)
-        )
-        if problem:
-            out.problem(f"{name}: {problem}")
-            continue
-        attrs = _point_attributes(point)
-        out.points += 1
-        lower, upper, counts = _intervals(point)
-        start_ns, total, count = point.start_time_unix_nano, point.sum, float(point.count)
-        span_start = start_ns
-        if cumulative:
-            key = (service, name, None, attrs)
-            previous = state.distributions.get(key)
-            if previous is not None and time_ns <= previous.time_ns:
-                continue  # re-delivered or out of order: its interval was already stored
-            state.distributions[key] = Distribution(start_ns, time_ns, lower, upper, counts, total)
-            if (
-                previous is not None
-                and (start_ns == 0 or start_ns == previous.start_ns)
-                and lower == previous.lower
-                and upper == previous.upper
-            ):
-                delta = list(map(operator.sub, counts, previous.counts))
-                if not delta or min(delta) >= 0:  # else counting restarted: use the point whole
-                    counts, count, span_start = delta, sum(delta), previous.time_ns
-                    total -= previous.total
-        for stat, value in zip(QUANTILE_STATS, quantiles(lower, upper, counts), strict=True):
-            if value == value:
-                out.add((service, name, stat, attrs), time_ns, value)
-        if count > 0:
-            out.add((service, name, "mean", attrs), time_ns, total / count)
-        if 0 < span_start < time_ns:
-            out.add((service, name, "rate", attrs), time_ns, count * NANOS / (time_ns - span_start))
+    """p50/p90/p99, mean and rate of one histogram point; a cumulative point is first
+    differenced against the series' previous point when the bucket layout is the same."""
+    service, name, attrs = series
+    out.points += 1
+    span_start = start_ns
+    if cumulative:
+        key = (service, name, None, attrs)
+        previous = state.distributions.get(key)
+        if previous is not None and time_ns <= previous.time_ns:
+            return  # re-delivered or out of order: its interval was already stored
+        state.distributions[key] = Distribution(start_ns, time_ns, layout, counts, total)
+        if (
+            previous is not None
+            and (start_ns == 0 or start_ns == previous.start_ns)
+            and layout == previous.layout
+        ):
+            delta = list(map(operator.sub, counts, previous.counts))
+            if not delta or min(delta) >= 0:  # else counting restarted: use the point whole
+                counts, total, span_start = delta, total - previous.total, previous.time_ns
+    count = sum(counts)
+    add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
+    for stat, value in zip(QUANTILE_STATS, quantiles(*intervals(counts)), strict=True):
+        if value == value:  # not NaN
+            add_key((service, name, stat, attrs))
+            add_time(time_ns)
+            add_value(value)
+    if count > 0:
+        out.add((service, name, "mean", attrs), time_ns, total / count)
+    if 0 < span_start < time_ns:
+        out.add((service, name, "rate", attrs), time_ns, count * NANOS / (time_ns - span_start))
 
 
 def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out: Samples) -> None:

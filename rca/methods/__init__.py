@@ -7,6 +7,7 @@ from rca.methods.base import RCAMethod
 from rca.methods.granger_pagerank import GrangerPageRank
 from rca.methods.nsigma import NSigma
 from rca.methods.random_rank import RandomRanker
+from rca.methods.run import FAST_GRANGER, RUN, RUNConfig
 from rca.registry import Registry
 
 METHODS: Registry[RCAMethod] = Registry("method")
@@ -30,6 +31,36 @@ def _baro(seed: int = 0) -> RCAMethod:
 @METHODS.register("granger-pagerank", "linear Granger graph + plain PageRank (control)")
 def _granger_pagerank(seed: int = 0) -> RCAMethod:
     return GrangerPageRank()
+
+
+@METHODS.register("run", "RUN done right: neural Granger graph + anomaly-aware walk")
+def _run(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(seed=seed))
+
+
+@METHODS.register("run-fast", "run with a short training budget")
+def _run_fast(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(seed=seed, granger=FAST_GRANGER), name="run-fast")
+
+
+@METHODS.register("run-nograph", "ablation: anomaly and precedence only, no graph")
+def _run_nograph(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(graph="none", seed=seed), name="run-nograph")
+
+
+@METHODS.register("run-randomgraph", "ablation: a random graph as dense as the learned one")
+def _run_randomgraph(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(graph="random", seed=seed), name="run-randomgraph")
+
+
+@METHODS.register("run-topology", "ablation: call graph and services only, no learning")
+def _run_topology(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(graph="topology", seed=seed), name="run-topology")
+
+
+@METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
+def _run_oracle(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(graph="oracle", seed=seed), name="run-oracle")
 
 
 def make_method(name: str, seed: int = 0) -> RCAMethod:

@@ -29,8 +29,14 @@ class RCAMethod(ABC):
 
     name: ClassVar[str]
 
-    def fit(self, history: Window | None, call_graph: nx.DiGraph | None = None) -> Self:
-        """Learn from fault-free history and a caller -> callee graph; default: nothing."""
+    def fit(
+        self,
+        history: Window | None,
+        call_graph: nx.DiGraph | None = None,
+        series_graph: nx.DiGraph | None = None,
+    ) -> Self:
+        """Learn from fault-free history, a caller -> callee service graph and a known
+        cause -> effect graph between series (any may be ``None``); default: nothing."""
         return self
 
     @final

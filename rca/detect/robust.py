@@ -1,0 +1,112 @@
+"""Preprocessing and robust anomaly evidence for the RUN engine (pure functions on frames).
+
+Contract: the input is a window (see :mod:`rca.window`) and the onset the alert gives; the
+output is per-series evidence, higher = more anomalous, never NaN for a kept series. Series
+that are empty, or constant before or after the onset, are dropped and reported, not scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rca.detect.scaling import drop_flat
+from rca.errors import RCAInputError
+from rca.window import Window
+
+# 1.4826 * MAD and IQR / 1.349 estimate the standard deviation of normal data.
+_MAD_TO_SD = 1.4826
+_IQR_TO_SD = 1.349
+
+
+def impute_gaps(frame: pd.DataFrame, max_gap_steps: int) -> pd.DataFrame:
+    """Linear interpolation inside gaps of at most ``max_gap_steps`` rows, then carry the
+    edge values over as many rows; longer gaps stay NaN (a missing scrape is not a zero)."""
+    filled = frame.interpolate(limit=max_gap_steps, limit_area="inside")
+    return filled.ffill(limit=max_gap_steps).bfill(limit=max_gap_steps)
+
+
+def robust_spread(before: pd.DataFrame, relative_floor: float) -> tuple[pd.Series, pd.Series]:
+    """Center (median) and spread of the pre-onset rows, with floors.
+
+    ``spread = max(1.4826 MAD, IQR / 1.349, std, relative_floor * |median|, 1e-9)``. The
+    robust estimates ignore the rare spikes of a series that mostly sits on one value (bytes of
+    memory, a request count that is mostly 0), so alone they turn any later step into an enormous
+    score: BARO's IQR = 0 failure. The standard deviation keeps those spikes in the spread (a
+    series that often jumps is not alarming when it jumps again), and the relative floor keeps a
+    flat series' own size as its smallest scale.
+    """
+    center = before.median()
+    mad = (before - center).abs().median() * _MAD_TO_SD
+    iqr = (before.quantile(0.75) - before.quantile(0.25)) / _IQR_TO_SD
+    std = before.std(ddof=0)
+    floor = (center.abs() * relative_floor).clip(lower=1e-9)
+    spread = pd.concat([mad, iqr, std.fillna(0.0), floor], axis=1).max(axis=1)
+    return center, spread
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per-series evidence from one window.
+
+    ``z``: robust z-scores of every row (rows x kept series). ``strength``: the sustained
+    anomaly after the onset, ``max_t min(|z_t|, ..., |z_{t+persist-1}|)``. ``changed_at``: the
+    first row at or after ``onset - lookback`` from which ``|z|`` stays at or above
+    ``threshold`` for ``persist`` rows (NaT if never). ``dropped``: series not scored.
+    """
+
+    z: pd.DataFrame
+    strength: pd.Series
+    changed_at: pd.Series
+    dropped: tuple[str, ...]
+
+
+def sustained(abs_z: pd.DataFrame, persist: int) -> pd.DataFrame:
+    """``min`` of ``|z|`` over each run of ``persist`` rows starting at that row."""
+    if persist <= 1:
+        return abs_z
+    return abs_z[::-1].rolling(persist, min_periods=1).min()[::-1]
+
+
+def gather_evidence(
+    window: Window,
+    onset: pd.Timestamp,
+    *,
+    max_gap_steps: int = 3,
+    relative_floor: float = 0.05,
+    persist: int = 2,
+    threshold: float = 4.0,
+    lookback_steps: int = 2,
+) -> Evidence:
+    """Robust z-scores against the pre-onset rows, sustained strength and change times."""
+    # Each side is imputed on its own: a value after the onset must not fill a gap before it.
+    before = impute_gaps(window.loc[window.index < onset], max_gap_steps)
+    after = impute_gaps(window.loc[window.index >= onset], max_gap_steps)
+    filled = pd.concat([before, after])
+    if len(before) < 2:
+        raise RCAInputError(
+            f"only {len(before)} row(s) before the onset: need at least 2 to know what is normal"
+        )
+    kept, dropped = drop_flat(before, after)
+    if not kept:
+        raise RCAInputError("every series is empty or constant on one side of the onset")
+    center, spread = robust_spread(before[kept], relative_floor)
+    z = (filled[kept] - center) / spread
+    hold = sustained(z.abs(), min(persist, len(after)))
+    strength = hold.loc[hold.index >= onset].max().fillna(0.0)
+    start = after.index[0] - lookback_steps * (after.index[0] - before.index[-1])
+    candidates = hold.loc[hold.index >= start] >= threshold
+    first = candidates.idxmax().where(candidates.any())
+    return Evidence(z=z, strength=strength, changed_at=first, dropped=tuple(dropped))
+
+
+def service_onsets(changed_at: pd.Series, service_of_series: pd.Series) -> pd.Series:
+    """A service changed when its earliest series changed (NaT if none did)."""
+    return changed_at.groupby(service_of_series).min()
+
+
+def as_unit_interval(strength: pd.Series, scale: float) -> pd.Series:
+    """Map a non-negative strength to ``[0, 1)``: ``1 - exp(-s / scale)``."""
+    return 1.0 - np.exp(-strength.clip(lower=0.0) / scale)
