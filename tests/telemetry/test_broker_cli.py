@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from conftest import Topics, ingest_thread, wait_for
 from kafka import KafkaAdminClient, KafkaProducer
+from kafka_harness import Topics, ingest_thread, wait_for
 from otlp_builders import SECOND, gauge, request
 
 

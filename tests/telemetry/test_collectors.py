@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from conftest import Topics
 from kafka import KafkaConsumer, TopicPartition
+from kafka_harness import Topics
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otlp_builders import kv
 

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Callable
 
 import numpy as np
-from conftest import IngestProcess, Topics, ingest_thread, wait_for
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka_harness import IngestProcess, Topics, ingest_thread, wait_for
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )

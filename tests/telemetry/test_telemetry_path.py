@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
-from conftest import Topics, ingest_thread, wait_for
 from kafka import KafkaConsumer, TopicPartition
+from kafka_harness import Topics, ingest_thread, wait_for
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
