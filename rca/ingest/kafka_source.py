@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
 from rca.ingest.otlp_decode import DecodeState, MalformedRecord, Samples, decode_record
@@ -228,7 +229,13 @@ class KafkaIngest:
         }
         if not offsets:
             return
-        self._consumer.commit(offsets)
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us: the partitions' new owner reads these records
+            # again from the last commit, which at-least-once allows (they change nothing).
+            log.warning("commit refused after a rebalance: %s", exc)
+            return
         for tp, meta in offsets.items():
             self._committed[tp] = meta.offset
         self.health.commits += 1

@@ -121,7 +121,7 @@ def serve_broker(host: str, port: int | None, topics: Mapping[str, int]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     broker = start_broker(host, port, topics)
-    listed = ", ".join(f"{name} ({n} partitions)" for name, n in topics.items())
+    listed = ", ".join(f"{name} ({n} partition{'s' * (n != 1)})" for name, n in topics.items())
     print(f"rca broker: Kafka API on {broker.bootstrap}; topics {listed}", flush=True)
     try:
         while not stopping.wait(0.5):
