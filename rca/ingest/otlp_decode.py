@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import json_format
@@ -36,7 +36,6 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Histogram,
     HistogramDataPoint,
     Metric,
-    NumberDataPoint,
     Sum,
     SummaryDataPoint,
 )
@@ -130,7 +129,7 @@ def _json_name(field_name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def attributes(kvs: list[KeyValue]) -> Attrs:
+def attributes(kvs: Sequence[KeyValue]) -> Attrs:
     """Point attributes as a sorted tuple of ``(key, text)`` pairs."""
     # string_value reads "" for any other type (and for an empty string), so the slower
     # WhichOneof runs only then.
@@ -209,7 +208,8 @@ def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
                     if not time_ns or point.flags & NO_RECORDED_VALUE:
                         out.problem(f"{name}: a point without time or value")
                         continue
-                    add_key((service, name, None, _point_attributes(point)))
+                    kvs = point.attributes
+                    add_key((service, name, None, _point_attributes(kvs) if kvs else ()))
                     add_time(time_ns)
                     # as_double and as_int are a oneof: the unset one reads 0, so `or` picks
                     # the set one (0 when the value is 0 either way) without a WhichOneof.
@@ -238,11 +238,12 @@ def _decode_aggregate(
         out.problem(f"metric {name!r} has no data")
 
 
-def _point_attributes(point: NumberDataPoint | HistogramDataPoint | SummaryDataPoint) -> Attrs:
-    kvs = point.attributes
-    if not kvs:
-        return ()
-    if len(kvs) == 1:  # the common case, without sorted() and a generator
+def _point_attributes(kvs: Sequence[KeyValue]) -> Attrs:
+    """:func:`attributes` of a non-empty list, fast for the common single attribute.
+
+    Callers test ``if kvs`` first: most points have none, and a call costs as much as the rest.
+    """
+    if len(kvs) == 1:
         kv = kvs[0]
         return ((kv.key, kv.value.string_value or any_value_text(kv.value)),)
     return attributes(kvs)
@@ -257,7 +258,8 @@ def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Sample
         if not time_ns or point.flags & NO_RECORDED_VALUE:
             out.problem(f"{name}: a point without time or value")
             continue
-        key = (service, name, "rate", _point_attributes(point))
+        kvs = point.attributes
+        key = (service, name, "rate", _point_attributes(kvs) if kvs else ())
         value = point.as_double or point.as_int
         start_ns = point.start_time_unix_nano
         out.points += 1
@@ -287,7 +289,7 @@ def _explicit_histograms(
         if counts and len(counts) != len(bounds) + 1:
             out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
             continue
-        attrs = _point_attributes(point)
+        attrs = _point_attributes(point.attributes) if point.attributes else ()
         out.points += 1
         interval = _interval((service, name, None, attrs), point, bounds, counts, cumulative, state)
         if interval is not None:
@@ -319,7 +321,7 @@ def _exponential_histograms(
             (point.positive.offset, point.positive.bucket_counts),
             (point.negative.offset, point.negative.bucket_counts),
         )
-        attrs = _point_attributes(point)
+        attrs = _point_attributes(point.attributes) if point.attributes else ()
         out.points += 1
         key = (service, name, None, attrs)
         interval = _interval(key, point, (lower, upper), counts, cumulative, state)
@@ -390,7 +392,7 @@ def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out:
         if not time_ns or point.flags & NO_RECORDED_VALUE:
             out.problem(f"{name}: a point without time or value")
             continue
-        attrs = _point_attributes(point)
+        attrs = _point_attributes(point.attributes) if point.attributes else ()
         out.points += 1
         for quantile in point.quantile_values:
             stat = wanted.get(round(quantile.quantile, 6))
