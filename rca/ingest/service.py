@@ -5,7 +5,10 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
+
+from kafka.errors import KafkaError
 
 from rca.ingest.kafka_source import IngestConfig, KafkaIngest
 from rca.ingest.status_http import serve_status
@@ -38,7 +41,11 @@ def run_ingest(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     store = WindowStore(step_seconds, retention_seconds)
-    ingest = KafkaIngest(config, store)
+    try:
+        ingest = KafkaIngest(config, store)
+    except KafkaError as exc:
+        print(f"rca ingest: cannot reach Kafka at {config.bootstrap}: {exc}", file=sys.stderr)
+        return 1
     server = serve_status(http_host, http_port, store, ingest.health.to_json)
     host, port = server.server_address[:2]
     print(
