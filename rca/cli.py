@@ -1,4 +1,4 @@
-"""The ``rca`` command: bench, analyze, methods, datasets, broker, ingest."""
+"""The ``rca`` command: bench, analyze, methods, datasets, broker, ingest, serve, grafana."""
 
 from __future__ import annotations
 
@@ -167,6 +167,38 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rca.api.server import serve
+
+    return serve(args.host, args.port, get_settings(), not args.no_ingest, args.bootstrap)
+
+
+def cmd_grafana_provision(args: argparse.Namespace) -> int:
+    from rca.grafana.provision import ProvisionConfig, provision
+    from rca.grafana.writeback import connect
+
+    settings = get_settings()
+    url = args.grafana_url or settings.grafana_url
+    token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
+    if not url or not token:
+        raise RCAInputError("set RCA_GRAFANA_URL and RCA_GRAFANA_TOKEN (a service-account token)")
+    api_url = args.api_url or settings.public_url
+    if not api_url:
+        raise RCAInputError("pass --api-url (how Grafana reaches this API) or set RCA_PUBLIC_URL")
+    secret = settings.webhook_hmac_secret
+    config = ProvisionConfig(
+        api_url=api_url,
+        api_token=settings.resolved_api_token(),
+        hmac_secret=secret.get_secret_value() if secret else None,
+        folder_uid=args.folder_uid,
+        dashboard_uid=args.dashboard_uid,
+    )
+    done = provision(connect(url, token, settings.grafana_org_id), config)
+    for what, outcome in done.items():
+        print(f"{what:<14} {outcome}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rca", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +282,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--http", default="127.0.0.1:8465", help="status endpoint host:port (port 0: any free)"
     )
     ingest.set_defaults(func=cmd_ingest)
+
+    serve = sub.add_parser(
+        "serve", help="the REST API and alert webhooks, with the ingest consumer by default"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="non-loopback needs RCA_API_TOKEN")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--no-ingest",
+        action="store_true",
+        help="API only: windows from the ingest workers (RCA_INGEST_URL)",
+    )
+    serve.add_argument("--bootstrap", default=None, help="Kafka host:port (RCA_KAFKA_BOOTSTRAP)")
+    serve.set_defaults(func=cmd_serve)
+
+    grafana = sub.add_parser("grafana", help="Grafana integration")
+    grafana_sub = grafana.add_subparsers(dest="grafana_command", required=True)
+    provision = grafana_sub.add_parser(
+        "provision",
+        help="create the RCA folder, dashboard, Infinity data source and webhook contact point",
+    )
+    provision.add_argument("--grafana-url", default=None, help="default: RCA_GRAFANA_URL")
+    provision.add_argument(
+        "--api-url", default=None, help="how Grafana reaches this API (default: RCA_PUBLIC_URL)"
+    )
+    provision.add_argument("--folder-uid", default="rca")
+    provision.add_argument("--dashboard-uid", default="rca-incidents")
+    provision.set_defaults(func=cmd_grafana_provision)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where the shared benchmark data lives next to a checkout of this repository.
@@ -27,6 +28,52 @@ class Settings(BaseSettings):
     # tansu joins a group in ~3 s and stalls with kafka-python's 300 s default poll interval.
     kafka_session_timeout_ms: int = 6000
     kafka_max_poll_interval_ms: int = 10000
+
+    # Serve (`rca serve`: REST API, webhooks, incidents, Grafana write-back; rca/api).
+    # Bearer token for writes and incident data (RCA_API_TOKEN, or a file holding it). Without
+    # one, `rca serve` listens on loopback only.
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    # Incident store: a file path (SQLite) or any SQLAlchemy URL (PostgreSQL for replicas).
+    database_url: str = "rca-incidents.db"
+    # Method of analyses that do not name one (a key of rca.methods.METHODS).
+    method: str = "run"
+    # Analyses running at once (worker processes), and how many may wait before new ones are
+    # turned away (429 on POST /v1/rca, 503 on webhooks so that senders retry).
+    workers: int = 2
+    queue_limit: int = 64
+    # Analyses run in worker processes (off the server's interpreter); False runs them on
+    # threads of the server process (tests, notebooks).
+    worker_processes: bool = True
+    # Largest request body accepted (413 above).
+    max_body_bytes: int = 1_048_576
+    # Window of an alert's analysis around its onset, history before it for learning, and
+    # how long after the onset an analysis waits for data.
+    alert_before_seconds: float = 900.0
+    alert_after_seconds: float = 300.0
+    alert_settle_seconds: float = 60.0
+    history_seconds: float = 3600.0
+    # With --no-ingest: the ingest workers' status endpoint (GET /window); every address the
+    # host name resolves to is asked (a headless Service lists every worker).
+    ingest_url: str | None = None
+    # Grafana unified-alerting webhook HMAC secret (contact point hmacConfig).
+    webhook_hmac_secret: SecretStr | None = None
+    webhook_hmac_max_skew_seconds: float = 300.0
+    # Grafana write-back (annotations) and `rca grafana provision`.
+    grafana_url: str | None = None
+    grafana_token: SecretStr | None = None
+    grafana_org_id: int = 1
+    # How Grafana and report links reach this API (default: http://HOST:PORT of rca serve).
+    public_url: str | None = None
+
+    def resolved_api_token(self) -> str | None:
+        """The API token from ``RCA_API_TOKEN``, else from ``RCA_API_TOKEN_FILE``."""
+        if self.api_token is not None and self.api_token.get_secret_value():
+            return self.api_token.get_secret_value()
+        if self.api_token_file is not None:
+            token = self.api_token_file.read_text().strip()
+            return token or None
+        return None
 
     def resolved_data_root(self) -> Path | None:
         """The configured data root, else ``../shared/data`` beside the working directory or

@@ -1,0 +1,144 @@
+"""The FastAPI application: :func:`create_app` wires settings, the incident store, the worker
+pool, the window source and Grafana write-back in the lifespan (nothing heavy at import)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from rca.api.deps import AuthConfig
+from rca.api.embedded_ingest import EmbeddedIngest
+from rca.api.middleware import BodyLimit
+from rca.api.routes import analyses, health, incidents, webhooks
+from rca.errors import RCAInputError
+from rca.grafana.writeback import GrafanaWriteBack
+from rca.incidents.service import AlertWindow, IncidentService, NotFound
+from rca.incidents.sources import IngestHttpSource, WindowSource
+from rca.incidents.store import IncidentStore
+from rca.incidents.workers import AnalysisPool
+from rca.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _writeback_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable[[str], None]:
+    def after(incident_id: str) -> None:
+        row = store.get(incident_id, with_result=True)
+        if row is None or row["status"] != "done":
+            return
+        try:
+            annotation_id = grafana.annotate(row)
+        except Exception as exc:  # recorded on the incident; the analysis itself succeeded
+            log.warning("Grafana annotation for %s failed: %s", incident_id, exc)
+            store.set_writeback(incident_id, None, f"{type(exc).__name__}: {exc}"[:2000])
+            return
+        store.set_writeback(incident_id, annotation_id, None)
+
+    return after
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    source: WindowSource | None = None,
+    ingest: EmbeddedIngest | None = None,
+    public_url: str | None = None,
+) -> FastAPI:
+    """The API. Windows come from ``ingest`` (its store), else ``source``, else
+    ``RCA_INGEST_URL``; with none, analyses fail with a message saying so."""
+    settings = settings or get_settings()
+    token = settings.resolved_api_token()
+    secret = settings.webhook_hmac_secret
+    auth = AuthConfig(
+        token=token,
+        hmac_secret=secret.get_secret_value().encode() if secret else None,
+        max_skew_seconds=settings.webhook_hmac_max_skew_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = IncidentStore(settings.database_url)
+        ready_checks: dict[str, Callable[[], bool]] = {}
+        windows = source
+        if ingest is not None:
+            ingest.start()
+            windows = ingest.store
+            ready_checks["consumer"] = ingest.assigned
+        elif windows is None and settings.ingest_url:
+            http_source = IngestHttpSource(settings.ingest_url)
+            windows = http_source
+            ready_checks["ingest"] = http_source.reachable
+        pool = AnalysisPool(
+            store,
+            windows,
+            workers=settings.workers,
+            processes=settings.worker_processes,
+            history_seconds=settings.history_seconds,
+        )
+        service = IncidentService(
+            store,
+            pool,
+            windows,
+            default_method=settings.method,
+            queue_limit=settings.queue_limit,
+            alert_window=AlertWindow(
+                settings.alert_before_seconds,
+                settings.alert_after_seconds,
+                settings.alert_settle_seconds,
+            ),
+            report_key=token.encode() if token else None,
+            ready_checks=ready_checks,
+        )
+        if settings.grafana_url and settings.grafana_token:
+            base = (public_url or settings.public_url or "").rstrip("/")
+
+            def report_url(incident_id: str) -> str:
+                key = service.report_signature(incident_id)
+                url = f"{base}/v1/incidents/{incident_id}/report"
+                return f"{url}?key={key}" if key else url
+
+            grafana = GrafanaWriteBack(
+                settings.grafana_url,
+                settings.grafana_token.get_secret_value(),
+                settings.grafana_org_id,
+                report_url=report_url,
+            )
+            pool.on_finished = _writeback_hook(store, grafana)
+        app.state.service = service
+        pool.start()
+        try:
+            yield
+        finally:
+            pool.stop()
+            if ingest is not None:
+                ingest.stop()
+            store.close()
+
+    app = FastAPI(
+        title="rca",
+        summary="Root causes of latency incidents from OpenTelemetry metrics",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.auth = auth
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(analyses.router)
+    app.include_router(incidents.router)
+    app.include_router(webhooks.router)
+
+    @app.exception_handler(RCAInputError)
+    async def _input_error(request: Request, exc: RCAInputError) -> JSONResponse:
+        # The shape of FastAPI's own 422, so clients and the OpenAPI schema see one format.
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no incident {exc}"}, status_code=404)
+
+    return app

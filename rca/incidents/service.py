@@ -1,0 +1,235 @@
+"""What the API's routes call: open incidents (REST or alerts), read them, report readiness.
+
+Every function here takes and returns plain data; the routes only parse and map to schemas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rca.errors import RCAInputError
+from rca.incidents.alerts import AlertEvent
+from rca.incidents.sources import WindowSource
+from rca.incidents.store import IncidentStore, NewIncident
+from rca.incidents.workers import AnalysisPool
+from rca.methods import METHODS
+
+# Longest window one analysis may ask for (the window store keeps an hour by default).
+MAX_WINDOW_SECONDS = 7 * 86400.0
+
+
+class QueueFull(Exception):
+    """The analysis queue is at its limit; try again after ``retry_after_seconds``."""
+
+    def __init__(self, queued: int, retry_after_seconds: int) -> None:
+        super().__init__(f"the analysis queue is full ({queued} waiting)")
+        self.queued = queued
+        self.retry_after_seconds = retry_after_seconds
+
+
+class NotFound(Exception):
+    """No incident with that id."""
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    id: str | None
+    fingerprint: str
+    status: Literal["firing", "resolved"]
+    action: Literal["opened", "duplicate", "resolved", "ignored"]
+
+
+@dataclass(frozen=True)
+class AlertWindow:
+    """How an alert becomes a window: seconds before the onset, after it, and how long after
+    the onset the analysis waits for data."""
+
+    before_seconds: float = 900.0
+    after_seconds: float = 300.0
+    settle_seconds: float = 60.0
+
+
+def check_method(name: str) -> str:
+    if name not in METHODS:
+        raise RCAInputError(f"unknown method {name!r}; known: {', '.join(METHODS.names())}")
+    return name
+
+
+class IncidentService:
+    """Incidents over a store, analysed by a pool; see the module docstring."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        pool: AnalysisPool,
+        source: WindowSource | None,
+        *,
+        default_method: str = "run",
+        queue_limit: int = 64,
+        alert_window: AlertWindow | None = None,
+        report_key: bytes | None = None,
+        ready_checks: dict[str, Callable[[], bool]] | None = None,
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.source = source
+        self.default_method = check_method(default_method)
+        self.queue_limit = queue_limit
+        self.alert_window = alert_window or AlertWindow()
+        self.report_key = report_key
+        self.ready_checks = dict(ready_checks or {})
+
+    # -- opening --------------------------------------------------------------------------
+
+    def _admit(self, new: int) -> None:
+        queued = self.store.queued()
+        if queued + new > self.queue_limit:
+            raise QueueFull(queued, self.pool.retry_after_seconds(queued))
+
+    def submit(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        onset: dt.datetime | None,
+        services: Sequence[str] | None,
+        method: str | None,
+    ) -> dict[str, Any]:
+        """Queue an analysis of ``[start, end]``; the onset defaults to the start of the last
+        quarter of the window. Raises :class:`QueueFull` or ``RCAInputError``."""
+        if end <= start:
+            raise RCAInputError("end must be after start")
+        if (end - start).total_seconds() > MAX_WINDOW_SECONDS:
+            raise RCAInputError(f"a window may span at most {MAX_WINDOW_SECONDS:.0f} s")
+        if onset is None:
+            onset = end - (end - start) / 4
+        if not start < onset < end:
+            raise RCAInputError("the onset must lie strictly between start and end")
+        chosen = check_method(method or self.default_method)
+        new = NewIncident(
+            source="api",
+            method=chosen,
+            not_before=self.store.clock(),
+            title="REST query",
+            window_start=start,
+            window_end=end,
+            onset=onset,
+            services=tuple(services) if services else None,
+        )
+        with self.store.admission:
+            self._admit(1)
+            incident_id = self.store.insert(new)
+        self.pool.wake()
+        return self.get(incident_id)
+
+    def on_alerts(self, events: Sequence[AlertEvent]) -> list[AlertOutcome]:
+        """Firing alerts open incidents (once per episode), resolved ones close them. The
+        whole notification is refused with :class:`QueueFull` when its new episodes do not
+        fit, so the sender retries it (duplicates are harmless)."""
+        firing = [e for e in events if e.status == "firing"]
+        for event in firing:
+            if event.method is not None:
+                check_method(event.method)
+        outcomes: list[AlertOutcome] = []
+        with self.store.admission:
+            known = self.store.existing_keys([e.dedupe_key for e in firing])
+            fresh = {e.dedupe_key for e in firing} - known
+            if fresh:
+                self._admit(len(fresh))
+            for event in events:
+                outcomes.append(self._on_alert(event))
+        if any(o.action == "opened" for o in outcomes):
+            self.pool.wake()
+        return outcomes
+
+    def _on_alert(self, event: AlertEvent) -> AlertOutcome:
+        if event.status == "resolved":
+            found = self.store.resolve(event.dedupe_key, event.ends_at)
+            action = "resolved" if found else "ignored"
+            return AlertOutcome(found, event.fingerprint, event.status, action)
+        window = self.alert_window
+        onset = event.onset
+        incident_id, duplicate = self.store.open_alert(
+            NewIncident(
+                source=event.source,
+                method=event.method or self.default_method,
+                not_before=onset + dt.timedelta(seconds=window.settle_seconds),
+                title=event.title,
+                window_start=onset - dt.timedelta(seconds=window.before_seconds),
+                window_end=onset + dt.timedelta(seconds=window.after_seconds),
+                onset=onset,
+                services=event.scope,
+                symptoms=event.symptoms,
+                labels=event.labels,
+                dedupe_key=event.dedupe_key,
+                fingerprint=event.fingerprint,
+                starts_at=event.starts_at,
+                org_id=event.org_id,
+                dashboard_uid=event.dashboard_uid,
+                panel_id=event.panel_id,
+            )
+        )
+        action = "duplicate" if duplicate else "opened"
+        return AlertOutcome(incident_id, event.fingerprint, event.status, action)
+
+    def known_services(self) -> list[str] | None:
+        if self.source is None:
+            return None
+        services = self.source.services()
+        return services or None
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, incident_id: str) -> dict[str, Any]:
+        row = self.store.get(incident_id)
+        if row is None:
+            raise NotFound(incident_id)
+        return row
+
+    def get_result(self, incident_id: str) -> dict[str, Any]:
+        row = self.store.get(incident_id, with_result=True)
+        if row is None:
+            raise NotFound(incident_id)
+        return row
+
+    def list(
+        self, limit: int, offset: int, status: str | None, state: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        return self.store.list(limit, offset, status, state)
+
+    def report(self, incident_id: str) -> str | None:
+        exists, html = self.store.report(incident_id)
+        if not exists:
+            raise NotFound(incident_id)
+        return html
+
+    def report_signature(self, incident_id: str) -> str | None:
+        """A key that opens this incident's report without the bearer token (links in Grafana
+        annotations: a browser cannot add headers). ``None`` without a token."""
+        if self.report_key is None:
+            return None
+        digest = hmac.new(self.report_key, f"report:{incident_id}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def window_status(self) -> dict[str, Any]:
+        """Queue length, newest sample and number of series (where the source tells)."""
+        newest = self.source.newest() if self.source is not None else None
+        names = getattr(self.source, "series", None)
+        return {
+            "queued": self.store.queued() if self.store.ping() else None,
+            "newest_sample": newest.to_pydatetime() if newest is not None else None,
+            "series": len(names()) if callable(names) else None,
+        }
+
+    def readiness(self) -> dict[str, bool]:
+        checks = {"store": self.store.ping(), "model": self.pool.ready}
+        for name, check in self.ready_checks.items():
+            try:
+                checks[name] = bool(check())
+            except Exception:
+                checks[name] = False
+        return checks

@@ -1,0 +1,257 @@
+"""The bounded worker pool: ``workers`` dispatcher threads claim queued incidents from the
+store, read their windows from the source and run :func:`rca.incidents.analysis.analyse` in a
+pool of as many worker processes (``processes=True``, the default of ``rca serve``: the analysis
+never holds the server's interpreter, so health checks stay fast) or inline on the thread.
+
+Workers start with the ``forkserver`` method: the server process has Kafka and uvicorn threads,
+which ``fork`` would copy in an undefined state; the fork server imports the analysis modules
+once, so each worker starts warm.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import logging
+import math
+import multiprocessing
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import pandas as pd
+
+from rca.errors import RCAInputError
+from rca.incidents.analysis import AnalysisJob, AnalysisOutcome, analyse, warm_up
+from rca.incidents.sources import WindowSource
+from rca.incidents.store import IncidentStore
+
+log = logging.getLogger(__name__)
+
+_PRELOAD = ["rca.incidents.analysis", "rca.methods", "rca.report"]
+
+
+def _init_worker(threads: int) -> None:
+    """Each worker process uses its share of the cores (torch would take them all)."""
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+class AnalysisPool:
+    """Runs queued analyses; see the module docstring."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        source: WindowSource | None,
+        *,
+        workers: int = 2,
+        processes: bool = True,
+        history_seconds: float = 3600.0,
+        lease_seconds: float = 900.0,
+        poll_seconds: float = 1.0,
+        on_finished: Callable[[str], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.store = store
+        self.source = source
+        self.workers = workers
+        self.processes = processes
+        self.history_seconds = history_seconds
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.on_finished = on_finished
+        self.clock = clock or store.clock
+        self.name = f"rca-{uuid.uuid4().hex[:12]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._executor: cf.ProcessPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._seconds_per_analysis = 5.0  # running mean, for Retry-After
+        self.completed = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.store.single_writer:
+            recovered = self.store.recover()
+            if recovered:
+                log.info("requeued %d analyses left running by a previous process", recovered)
+        if self.processes:
+            self._executor = self._new_executor()
+        threading.Thread(target=self._warm, name="rca-warm-up", daemon=True).start()
+        for k in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"rca-worker-{k}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop claiming; wait for running analyses up to the timeout. Analyses cut short stay
+        'running' in the store and are claimed again (by the next start or another replica)."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout_seconds)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                process.join(timeout=2)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=2)
+
+    def wake(self) -> None:
+        """Work arrived: stop waiting for the next poll."""
+        self._wake.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def retry_after_seconds(self, queued: int) -> int:
+        """When a rejected client could try again: the time the queue takes to drain."""
+        seconds = queued * self._seconds_per_analysis / self.workers
+        return int(min(300, max(1, math.ceil(seconds))))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _new_executor(self) -> cf.ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+
+    def _warm(self) -> None:
+        try:
+            if self._executor is not None:
+                futures = [self._executor.submit(warm_up) for _ in range(self.workers)]
+                for future in futures:
+                    future.result()
+            else:
+                warm_up()
+            self._ready.set()
+        except Exception:  # pragma: no cover - logged; readiness stays false
+            log.exception("warming up the analysis workers failed")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                row = self.store.claim(self.name, self.lease_seconds)
+            except Exception:
+                log.exception("claiming an incident failed")
+                row = None
+            if row is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                continue
+            self._run(row)
+
+    def _run(self, row: dict[str, Any]) -> None:
+        incident_id = row["id"]
+        started = self.clock()
+        try:
+            job, bounds = self._job(row)
+            outcome = self._execute(job)
+        except RCAInputError as exc:
+            self.store.fail(incident_id, self.name, str(exc))
+            return
+        except BrokenProcessPool:
+            log.exception("an analysis process died on %s", incident_id)
+            self.store.fail(incident_id, self.name, "the analysis process died (out of memory?)")
+            self._replace_executor()
+            return
+        except Exception as exc:
+            log.exception("analysis of %s failed", incident_id)
+            self.store.fail(incident_id, self.name, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        elapsed = (self.clock() - started).total_seconds()
+        self._seconds_per_analysis = 0.8 * self._seconds_per_analysis + 0.2 * elapsed
+        if not self.store.finish(
+            incident_id,
+            self.name,
+            outcome.result,
+            outcome.timings,
+            outcome.report_html,
+            window=bounds,
+            top=outcome.top,
+        ):
+            log.warning("analysis of %s finished after its claim was lost", incident_id)
+            return
+        self.completed += 1
+        if self.on_finished is not None:
+            try:
+                self.on_finished(incident_id)
+            except Exception:
+                log.exception("after-analysis hook failed for %s", incident_id)
+
+    def _job(self, row: dict[str, Any]) -> tuple[AnalysisJob, tuple[dt.datetime, ...]]:
+        if self.source is None:
+            raise RCAInputError(
+                "this server has no window source (run with ingest, or set RCA_INGEST_URL)"
+            )
+        onset = pd.Timestamp(row["onset"])
+        start = pd.Timestamp(row["window_start"])
+        end = min(pd.Timestamp(row["window_end"]), pd.Timestamp(self.clock()))
+        if end <= onset:
+            raise RCAInputError(
+                f"no data after the onset yet ({onset.isoformat()}): the window ends "
+                f"{end.isoformat()}"
+            )
+        first = start - pd.Timedelta(seconds=self.history_seconds)
+        services = row["services"]
+        frame = self.source.window(first, end, services)
+        history = frame.loc[frame.index < start]
+        window = frame.loc[frame.index >= start]
+        window = window.loc[:, window.notna().any(axis=0)]
+        if window.shape[1] == 0 or len(window.index) < 2:
+            raise RCAInputError(
+                f"no samples between {start.isoformat()} and {end.isoformat()}"
+                + (f" for services {', '.join(services)}" if services else "")
+            )
+        history = history.reindex(columns=window.columns) if len(history.index) >= 2 else None
+        job = AnalysisJob(
+            incident_id=row["id"],
+            title=row.get("title") or "incident",
+            method=row["method"],
+            window=window,
+            onset=onset,
+            history=history,
+            symptoms=tuple(row.get("symptoms") or ()),
+        )
+        bounds = (
+            window.index[0].to_pydatetime(),
+            window.index[-1].to_pydatetime(),
+            onset.to_pydatetime(),
+        )
+        return job, bounds
+
+    def _execute(self, job: AnalysisJob) -> AnalysisOutcome:
+        if not self.processes:
+            return analyse(job)
+        with self._executor_lock:
+            executor = self._executor
+        assert executor is not None
+        return executor.submit(analyse, job).result()
+
+    def _replace_executor(self) -> None:
+        with self._executor_lock:
+            old = self._executor
+            self._executor = self._new_executor()
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,62 @@
+"""Fixtures for the serve tests: settings on a temporary database, a window store holding a
+synthetic incident, the API under ``TestClient`` (analyses on threads, fast methods)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from api_harness import TOKEN, Incident, fill_store, synthetic_incident
+from fastapi.testclient import TestClient
+
+from rca.api import create_app
+from rca.settings import Settings
+from rca.store.window_store import WindowStore
+
+
+@pytest.fixture(scope="session")
+def incident() -> Incident:
+    return synthetic_incident()
+
+
+@pytest.fixture(scope="session")
+def window_store(incident: Incident) -> WindowStore:
+    store = WindowStore(step_seconds=5.0, retention_seconds=7200.0)
+    fill_store(store, incident.frame)
+    return store
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict = dict(
+        database_url=str(tmp_path / "incidents.db"),
+        worker_processes=False,
+        workers=1,
+        method="baro",
+        api_token=TOKEN,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, window_store: WindowStore) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(**settings)``: an API client (lifespan running) with the bearer token
+    set; closed at the end of the test."""
+    opened: list[TestClient] = []
+
+    def make(source: object = window_store, **overrides: object) -> TestClient:
+        app = create_app(make_settings(tmp_path, **overrides), source=source)
+        client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
