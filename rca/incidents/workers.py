@@ -104,9 +104,10 @@ class AnalysisPool:
         for thread in self._threads:
             thread.join(timeout_seconds)
         if self._executor is not None:
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
             self._executor.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(self._executor, "_processes", {}).values()):
-                process.join(timeout=2)
+            for process in processes:
+                process.join(timeout=timeout_seconds)
                 if process.is_alive():
                     process.kill()
                     process.join(timeout=2)

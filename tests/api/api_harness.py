@@ -175,8 +175,10 @@ class ServeProcess:
         wait_for(check, timeout, f"rca serve to be ready ({self.log})")
         return state
 
-    def stop(self) -> int:
-        """SIGTERM (what Kubernetes sends), then SIGKILL if it does not go."""
+    def stop(self) -> bool:
+        """SIGTERM (what Kubernetes sends), then SIGKILL if it does not go; whether it shut
+        down cleanly (uvicorn re-raises the signal after a graceful shutdown, so the exit status
+        is -SIGTERM, and the log has no traceback)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -185,4 +187,5 @@ class ServeProcess:
                 self.process.kill()
                 self.process.wait()
         self._log_file.close()
-        return self.process.returncode
+        clean = self.process.returncode in (0, -signal.SIGTERM)
+        return clean and "Traceback" not in self.log.read_text()

@@ -1,0 +1,128 @@
+"""End to end with real parts: the tansu broker, OTLP records on Kafka, ``rca serve`` under
+uvicorn with its ingest consumer and worker processes, and the Grafana webhook fixture posted
+over HTTP. The incident's ranking must name the synthetic incident's injected root cause, and
+the same notification posted twice must give one analysis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_harness import TOKEN, ServeProcess, grafana_alert, otlp_records, wait_for
+
+from collectors.kafka_sink import KafkaSink
+from rca.cli import main
+from rca.transport.broker import TansuBroker, free_port, start_broker
+from rca.transport.topics import ensure_topics
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[TansuBroker]:
+    running = start_broker()
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture
+def serve(tmp_path: Path, broker: TansuBroker) -> Iterator[tuple[ServeProcess, str]]:
+    topic = f"otlp_metrics_{uuid.uuid4().hex[:8]}"
+    ensure_topics(broker.bootstrap, {topic: 2, f"{topic}.dlq": 1})
+    env = {
+        "RCA_DATABASE_URL": str(tmp_path / "incidents.db"),
+        "RCA_API_TOKEN": TOKEN,
+        "RCA_METRICS_TOPIC": topic,
+        "RCA_DLQ_TOPIC": f"{topic}.dlq",
+        "RCA_INGEST_GROUP": f"g-{uuid.uuid4().hex[:8]}",
+        "RCA_KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "RCA_KAFKA_MAX_POLL_INTERVAL_MS": "5000",
+        "RCA_STEP_SECONDS": "5",
+        "RCA_RETENTION_SECONDS": "7200",
+        "RCA_METHOD": "run-nograph",  # the RUN engine without graph learning: seconds, not minutes
+        "RCA_WORKERS": "1",
+    }
+    process = ServeProcess(free_port(), env, ["--bootstrap", broker.bootstrap])
+    try:
+        yield process, topic
+    finally:
+        assert process.stop(), process.log.read_text()[-3000:]
+
+
+def test_grafana_alert_over_http_names_the_injected_root_cause(serve, broker, incident):
+    process, topic = serve
+    sink = KafkaSink(broker.bootstrap, topic)
+    try:
+        sink.send(otlp_records(incident.frame))
+    finally:
+        sink.close()
+    expected = len(incident.frame.columns)
+    state = process.wait_ready(
+        90,
+        lambda s: s["series"] == expected and s["newest_sample"] is not None,
+    )
+    assert state["checks"] == {"store": True, "model": True, "consumer": True}
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    payload = grafana_alert(incident.onset)
+    with httpx.Client(base_url=process.url, headers=auth, timeout=10) as client:
+        first = client.post("/v1/alerts/grafana", json=payload)
+        second = client.post("/v1/alerts/grafana", json=payload)
+        assert first.status_code == second.status_code == 202
+        incident_id = first.json()["data"][0]["id"]
+        assert second.json()["data"][0] == {**first.json()["data"][0], "action": "duplicate"}
+
+        def done() -> bool:
+            return client.get(f"/v1/incidents/{incident_id}").json()["status"] in (
+                "done",
+                "failed",
+            )
+
+        wait_for(done, 120, "the analysis")
+        body = client.get(f"/v1/incidents/{incident_id}").json()
+        assert body["status"] == "done", body["error"]
+        ranking = client.get(f"/v1/incidents/{incident_id}/ranking").json()
+        assert ranking["method"] == "run-nograph"
+        assert ranking["data"][0]["service"] == incident.truth
+        listing = client.get("/v1/incidents").json()
+        assert listing["count"] == 1, "a re-delivered notification started a second analysis"
+        assert body["deliveries"] == 2 and body["attempts"] == 1
+        assert client.get(f"/v1/incidents/{incident_id}/report").status_code == 200
+
+
+def test_serve_refuses_a_public_address_without_a_token(monkeypatch, capsys):
+    monkeypatch.delenv("RCA_API_TOKEN", raising=False)
+    monkeypatch.delenv("RCA_API_TOKEN_FILE", raising=False)
+    from rca.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert main(["serve", "--host", "0.0.0.0", "--no-ingest"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "refusing to listen on 0.0.0.0 without an API token" in capsys.readouterr().err
+
+
+def test_serve_reads_the_token_from_a_file(tmp_path: Path):
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    env = {
+        "RCA_DATABASE_URL": str(tmp_path / "api-only.db"),
+        "RCA_API_TOKEN_FILE": str(token_file),
+        "RCA_WORKERS": "1",
+        "RCA_WORKER_PROCESSES": "false",
+    }
+    process = ServeProcess(free_port(), env, ["--no-ingest"])
+    try:
+        process.wait_ready(60)
+        started = time.monotonic()
+        assert httpx.get(f"{process.url}/v1/incidents").status_code == 401
+        ok = httpx.get(
+            f"{process.url}/v1/incidents", headers={"Authorization": "Bearer from-a-file"}
+        )
+        assert ok.status_code == 200 and ok.json() == {"data": [], "count": 0}
+        assert time.monotonic() - started < 5
+    finally:
+        assert process.stop(), process.log.read_text()[-3000:]
