@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import niquests
 from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError
+from grafana_client.client import GrafanaClientError, GrafanaException
 
+from rca.errors import RCAInputError
 from rca.grafana.dashboard import INFINITY, dashboard
 
 HMAC_HEADER = "X-Grafana-Alerting-Signature"
@@ -94,7 +96,15 @@ def contact_point_model(config: ProvisionConfig) -> dict[str, Any]:
 
 
 def provision(grafana: GrafanaApi, config: ProvisionConfig) -> dict[str, str]:
-    """Create or update everything; returns what happened to each object."""
+    """Create or update everything; returns what happened to each object. Grafana's refusals
+    and connection failures become :class:`~rca.errors.RCAInputError` with Grafana's reason."""
+    try:
+        return _provision(grafana, config)
+    except (GrafanaException, niquests.exceptions.RequestException) as exc:
+        raise RCAInputError(f"Grafana at {grafana.client.url}: {exc}") from exc
+
+
+def _provision(grafana: GrafanaApi, config: ProvisionConfig) -> dict[str, str]:
     done: dict[str, str] = {}
     info = grafana.connect()
     done["grafana"] = str((info or {}).get("version", "unknown version"))
