@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rca.api.deps import AuthConfig
 from rca.api.embedded_ingest import EmbeddedIngest
@@ -136,6 +138,15 @@ def create_app(
         # The shape of FastAPI's own 422, so clients and the OpenAPI schema see one format.
         detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, broken framing): that is
+            # malformed input like any other, so 422 in the one validation shape.
+            detail = [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -148,9 +148,13 @@ def get_graph(
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "the report page"},
-        **_UNAUTHORIZED,
-        **_MISSING,
-        **_UNFINISHED,
+        **{
+            status: {
+                "description": what["description"],
+                "content": {"application/json": {"schema": ErrorPublic.model_json_schema()}},
+            }
+            for status, what in {**_UNAUTHORIZED, **_MISSING, **_UNFINISHED}.items()
+        },
     },
     dependencies=[Depends(require_report_access)],
 )
