@@ -18,7 +18,13 @@ def _data_root(flag: Path | None) -> Path | None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from rca.datasets import open_dataset
-    from rca.eval.bench import format_faults, format_table, run_bench
+    from rca.eval.bench import (
+        format_faults,
+        format_graphs,
+        format_table,
+        holdout_rows,
+        run_bench,
+    )
     from rca.methods import METHODS
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -35,6 +41,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(format_table(rows))
+    if args.split == "all":
+        held = holdout_rows(datasets, methods, outcomes)
+        if held and any(h.cases < r.cases for h, r in zip(held, rows, strict=False)):
+            print("\nholdout (every case but the tuning fifth):")
+            print(format_table(held))
+    graphs = format_graphs(rows)
+    if graphs:
+        print()
+        print(graphs)
     if args.by_fault:
         print()
         print(format_faults(rows))
@@ -48,6 +63,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "results": [row.to_json() for row in rows],
+            "holdout": [row.to_json() for row in holdout_rows(datasets, methods, outcomes)],
             "cases": [
                 {
                     "dataset": o.dataset,

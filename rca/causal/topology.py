@@ -62,10 +62,16 @@ def random_like(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.reshape(n, n)
 
 
-def to_networkx(names: Sequence[str], weights: np.ndarray) -> nx.DiGraph:
-    """The cause -> effect weight matrix as a graph with ``weight`` on each edge."""
+def to_networkx(
+    names: Sequence[str], weights: np.ndarray, learned: np.ndarray | None = None
+) -> nx.DiGraph:
+    """The cause -> effect weight matrix as a graph with ``weight`` on each edge, and
+    ``learned`` (the part a learner found, 0 for edges known beforehand) when given."""
     graph = nx.DiGraph()
     graph.add_nodes_from(names)
     for i, j in zip(*np.nonzero(weights), strict=True):
-        graph.add_edge(names[i], names[j], weight=float(weights[i, j]))
+        data = {"weight": float(weights[i, j])}
+        if learned is not None:
+            data["learned"] = float(learned[i, j])
+        graph.add_edge(names[i], names[j], **data)
     return graph

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+import networkx as nx
 import numpy as np
 from tqdm import tqdm
 
@@ -31,6 +32,10 @@ class CaseOutcome:
     seconds: float
     top: tuple[str, ...]
     error: str | None = None
+    # Against the generator's true series graph (synthetic data): precision of the method's
+    # learned edges (all its edges if it learns none), and the precision of a random guess.
+    edge_precision: float | None = None
+    edge_chance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class BenchRow:
     metric_avg5: float
     errors: int
     by_fault: dict[str, dict[str, float]] = field(default_factory=dict)
+    edge_precision: float | None = None
+    edge_chance: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {k: None if _is_nan(v) else v for k, v in asdict(self).items()}
@@ -102,6 +109,9 @@ def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
     seconds = time.perf_counter() - started
     ranks = rank_truth(result, case.truth)
     top = tuple(service for service, _ in result.services()[:5])
+    precision, chance = (None, None)
+    if case.true_graph is not None and result.graph is not None:
+        precision, chance = edge_precision(result.graph, case.true_graph)
     return CaseOutcome(
         case.dataset,
         method_name,
@@ -113,7 +123,23 @@ def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
         bool(case.truth.metrics),
         seconds,
         top,
+        edge_precision=precision,
+        edge_chance=chance,
     )
+
+
+def edge_precision(found: nx.DiGraph, truth: nx.DiGraph) -> tuple[float | None, float]:
+    """Share of ``found``'s learned edges (attribute ``learned`` > 0; every edge when no edge
+    carries the attribute) that are true cause -> effect edges, and that share for a random
+    guess over the same nodes. ``None`` when nothing was learned."""
+    nodes = set(found.nodes)
+    learned = [(u, v) for u, v, d in found.edges(data=True) if d.get("learned", 1.0) > 0]
+    true_edges = {(u, v) for u, v in truth.edges if u in nodes and v in nodes and u != v}
+    pairs = max(len(nodes) * (len(nodes) - 1), 1)
+    chance = len(true_edges) / pairs
+    if not learned:
+        return None, chance
+    return sum(1 for e in learned if e in true_edges) / len(learned), chance
 
 
 def summarize(dataset: str, method: str, outcomes: Sequence[CaseOutcome]) -> BenchRow:
@@ -144,7 +170,14 @@ def summarize(dataset: str, method: str, outcomes: Sequence[CaseOutcome]) -> Ben
         metric_avg5=average_accuracy(metric_ranks),
         errors=sum(1 for o in outcomes if o.error),
         by_fault=by_fault,
+        edge_precision=_mean([o.edge_precision for o in outcomes]),
+        edge_chance=_mean([o.edge_chance for o in outcomes]),
     )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
 
 
 def run_bench(
@@ -191,6 +224,24 @@ def run_bench(
                 file=sys.stderr,
             )
     return rows, outcomes
+
+
+def holdout_rows(
+    datasets: Sequence[Dataset], methods: Sequence[str], outcomes: Sequence[CaseOutcome]
+) -> list[BenchRow]:
+    """The rows again, on the holdout cases only (those no method was tuned on)."""
+    rows = []
+    for dataset in datasets:
+        held = set(split_cases(dataset.case_ids(), "holdout"))
+        for method in methods:
+            mine = [
+                o
+                for o in outcomes
+                if o.dataset == dataset.name and o.method == method and o.case_id in held
+            ]
+            if mine:
+                rows.append(summarize(dataset.name, method, mine))
+    return rows
 
 
 def _is_nan(value: object) -> bool:
@@ -244,6 +295,17 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         )
 
     return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])
+
+
+def format_graphs(rows: Sequence[BenchRow]) -> str:
+    """Edge precision against the true graph, where a dataset has one."""
+    lines = [
+        f"{r.dataset}  {r.method}  edge precision {_fmt(r.edge_precision)} "
+        f"(random guess {_fmt(r.edge_chance)})"
+        for r in rows
+        if r.edge_precision is not None
+    ]
+    return "\n".join(["learned graph vs the true graph:", *lines]) if lines else ""
 
 
 def format_faults(rows: Sequence[BenchRow]) -> str:

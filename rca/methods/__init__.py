@@ -48,7 +48,12 @@ def _run_nograph(seed: int = 0) -> RCAMethod:
     return RUN(RUNConfig(graph="none", seed=seed), name="run-nograph")
 
 
-@METHODS.register("run-randomgraph", "ablation: a random graph as dense as the learned one")
+@METHODS.register("run-noprior", "ablation: the learned graph without the call graph")
+def _run_noprior(seed: int = 0) -> RCAMethod:
+    return RUN(RUNConfig(use_call_graph=False, seed=seed), name="run-noprior")
+
+
+@METHODS.register("run-randomgraph", "ablation: a random graph as dense as run's graph")
 def _run_randomgraph(seed: int = 0) -> RCAMethod:
     return RUN(RUNConfig(graph="random", seed=seed), name="run-randomgraph")
 

@@ -45,6 +45,8 @@ GraphSource = Literal["learned", "none", "random", "topology", "oracle"]
 @dataclass(frozen=True)
 class RUNConfig:
     graph: GraphSource = "learned"
+    # Whether a call graph given to ``fit`` is used (as the learner's prior and in the walk).
+    use_call_graph: bool = True
     relative_floor: float = 0.05
     persist: int = 2
     change_threshold: float = 4.0
@@ -52,9 +54,11 @@ class RUNConfig:
     max_gap_steps: int = 3
     # Strength (robust z) below the offset counts as healthy; above it, a = 1 - exp(-excess/scale).
     anomaly_offset: float = 3.0
-    anomaly_scale: float = 10.0
+    anomaly_scale: float = 25.0
     damping: float = 0.85
     precedence_steps: float = 2.0
+    # How anomalous a node must be to hold the walk's mass (see rca.rank.anomaly_walk).
+    hold_kappa: float = 0.05
     granger: NeuralGrangerConfig = field(default_factory=NeuralGrangerConfig)
     seed: int = 0
 
@@ -97,7 +101,7 @@ class RUN(RCAMethod):
         series_graph: nx.DiGraph | None = None,
     ) -> Self:
         self.history = history
-        self.call_graph = call_graph
+        self.call_graph = call_graph if self.config.use_call_graph else None
         self.series_graph = series_graph
         return self
 
@@ -118,7 +122,7 @@ class RUN(RCAMethod):
         timings["detect"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        weights, learned = self._graph(window, onset, names)
+        weights, learned_part, learned = self._graph(window, onset, names)
         timings["graph"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -135,6 +139,7 @@ class RUN(RCAMethod):
             change,
             damping=cfg.damping,
             precedence_steps=cfg.precedence_steps,
+            kappa=cfg.hold_kappa,
         )
         timings["rank"] = time.perf_counter() - started
 
@@ -146,7 +151,7 @@ class RUN(RCAMethod):
         result = RCAResult(
             self.name,
             causes,
-            graph=to_networkx(names, weights),
+            graph=to_networkx(names, weights, learned_part),
             timings_seconds=timings,
             dropped=evidence.dropped,
             service_scores={s: float(services[s]) for s in order},
@@ -157,24 +162,29 @@ class RUN(RCAMethod):
 
     def _graph(
         self, window: Window, onset: pd.Timestamp, names: list[str]
-    ) -> tuple[np.ndarray, LearnedGraph | None]:
+    ) -> tuple[np.ndarray, np.ndarray | None, LearnedGraph | None]:
+        """The walk's weights, the learned (or random) part of them, and the learner's report."""
         cfg = self.config
         n = len(names)
         if cfg.graph == "none":
-            return np.zeros((n, n)), None
+            return np.zeros((n, n)), None, None
         if cfg.graph == "topology":
-            return topology_matrix(names, self.call_graph), None
+            return topology_matrix(names, self.call_graph), None, None
         if cfg.graph == "oracle":
             if self.series_graph is None:
                 raise ValueError("run-oracle needs the true series graph (synthetic data only)")
-            return graph_matrix(names, self.series_graph) + topology_matrix(names, None), None
+            known = graph_matrix(names, self.series_graph)
+            return known + topology_matrix(names, None), None, None
         learned = self._learn(window, onset, names)
-        weights = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
-        if cfg.graph == "random":
-            weights = random_like(weights, np.random.default_rng(cfg.seed))
+        part = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
         # What is known without learning (same-service edges, the call graph) stays in the
         # graph; learned edges add to it and weigh its edges.
-        return weights + topology_matrix(names, self.call_graph), learned
+        weights = part + topology_matrix(names, self.call_graph)
+        if cfg.graph == "random":
+            # The ablation replaces the whole graph by a random one with as many edges.
+            weights = random_like(weights, np.random.default_rng(cfg.seed))
+            return weights, weights, learned
+        return weights, part, learned
 
     def _learn(self, window: Window, onset: pd.Timestamp, names: list[str]) -> LearnedGraph:
         cfg = self.config

@@ -4,8 +4,9 @@ Plain personalized PageRank on the effect -> cause graph lets a root cause's mas
 own healthy upstream nodes (measured: with the generator's true graph it ranked worse than the
 anomaly scores alone). This walk moves mass only where the evidence points:
 
-* from node ``v`` it teleports (to the personalization) with probability ``1 - d * a_v``: a
-  healthy node does not hold mass;
+* from node ``v`` it teleports (to the personalization) with probability
+  ``1 - d * a_v / (a_v + kappa)``: a healthy node does not hold mass, an anomalous one holds it
+  about as long as in PageRank (``kappa`` sets how anomalous is "anomalous");
 * otherwise it stays at ``v`` with weight ``a_v`` or moves to a cause ``u`` (edge ``u -> v``)
   with weight ``w_uv * a_u * p_uv``, where ``p_uv = exp(-max(0, t_u - t_v) / tau)`` discounts
   causes that changed *after* ``v`` (a cause cannot follow its effect);
@@ -53,6 +54,7 @@ def anomaly_walk(
     *,
     damping: float = 0.85,
     precedence_steps: float = 2.0,
+    kappa: float = 0.05,
     tol: float = 1e-12,
     max_iter: int = 10_000,
 ) -> np.ndarray:
@@ -67,7 +69,7 @@ def anomaly_walk(
         raise ValueError(f"weights must be {n}x{n}, got {w.shape}")
     personalization = a / a.sum() if a.sum() > 0 else np.full(n, 1.0 / n)
     moves = transition_matrix(np.clip(w, 0.0, None), a, t, precedence_steps)
-    hold = damping * a  # probability of following a move rather than teleporting
+    hold = damping * a / (a + kappa)  # probability of following a move, not teleporting
     r = personalization.copy()
     for _ in range(max_iter):
         nxt = (r * hold) @ moves + (r * (1.0 - hold)).sum() * personalization

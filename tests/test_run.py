@@ -1,0 +1,258 @@
+"""The RUN engine: the walk's direction and leaks, the learners, robustness, ablations."""
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rca.causal.neural_granger import NeuralGranger, NeuralGrangerConfig, pick_device
+from rca.causal.nn.temporal_encoder import (
+    TemporalEncoder,
+    contrastive_loss,
+    overlapping_crops,
+    pretrain,
+)
+from rca.causal.topology import random_like, topology_matrix
+from rca.errors import RCAInputError
+from rca.methods import make_method
+from rca.methods.run import RUN, RUNConfig
+from rca.rank.anomaly_walk import anomaly_walk
+from rca.rank.pagerank import pagerank
+
+# ---- the walk ------------------------------------------------------------------------------
+
+# Series 0 = root, 1 = mid, 2 = frontend; cause -> effect: root -> mid -> frontend.
+CHAIN = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=float)
+
+
+def test_chain_ranks_the_root_first_although_the_frontend_is_louder():
+    anomaly = np.array([0.5, 0.7, 0.95])
+    scores = anomaly_walk(CHAIN, anomaly)
+    assert np.argmax(scores) == 0
+    assert scores.sum() == pytest.approx(1.0)
+
+
+def test_direction_matters_reversed_chain_points_at_the_frontend():
+    anomaly = np.array([0.5, 0.7, 0.95])
+    assert np.argmax(anomaly_walk(CHAIN.T, anomaly)) == 2
+
+
+def test_plain_personalized_pagerank_leaks_into_a_healthy_upstream_node():
+    # healthy -> root -> mid -> frontend: RUN's use of PageRank (effect -> cause, personalized
+    # by anomaly) hands much of the root's mass to its healthy cause; our walk does not.
+    weights = np.zeros((4, 4))
+    weights[3, 0] = weights[0, 1] = weights[1, 2] = 1.0
+    anomaly = np.array([0.5, 0.7, 0.95, 0.0])
+    plain = pagerank(weights.T, personalization=anomaly + 1e-9)
+    ours = anomaly_walk(weights, anomaly)
+    assert plain[3] > plain[1] and plain[3] > plain[2]  # the healthy node outranks symptoms
+    assert np.argmax(ours) == 0
+    assert ours[3] < 1e-6
+
+
+def test_a_cause_that_changed_after_its_effect_draws_less():
+    anomaly = np.array([0.6, 0.9])
+    weights = np.array([[0, 1], [0, 0]], dtype=float)
+    early = anomaly_walk(weights, anomaly, np.array([0.0, 1.0]))
+    late = anomaly_walk(weights, anomaly, np.array([5.0, 1.0]))
+    assert early[0] > late[0]
+
+
+def test_no_anomaly_no_edges_is_a_deterministic_tie():
+    scores = anomaly_walk(np.zeros((3, 3)), np.zeros(3))
+    assert np.allclose(scores, 1 / 3)
+    with pytest.raises(ValueError):
+        anomaly_walk(np.zeros((2, 3)), np.zeros(3))
+
+
+# ---- the method on a known chain -----------------------------------------------------------
+
+
+def chain_incident(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Timestamp, nx.DiGraph]:
+    """frontend -> mid -> root calls; root's CPU steps up, latency propagates up the chain and
+    is loudest (relative to its noise) at the frontend."""
+    rows, onset_row = 300, 240
+    index = pd.date_range("2026-01-01", periods=rows, freq="5s", tz="UTC")
+    step = (np.arange(rows) >= onset_row).astype(float)
+    root_cpu = 30 + rng.normal(0, 5, rows) + 40 * step
+    root_lat = 10 + rng.normal(0, 4, rows) + 16 * step
+    # The callers add the root's extra latency to their own, much steadier, latency.
+    mid_lat = 14 + 16 * step + rng.normal(0, 0.2, rows)
+    front_lat = 12 + 16 * step + rng.normal(0, 0.2, rows)
+    window = pd.DataFrame(
+        {
+            "root:container.cpu.utilization": root_cpu,
+            "root:http.server.request.duration:p90": root_lat,
+            "mid:http.server.request.duration:p90": mid_lat,
+            "mid:container.cpu.utilization": 20 + rng.normal(0, 1, rows),
+            "frontend:http.server.request.duration:p90": front_lat,
+            "frontend:container.cpu.utilization": 40 + rng.normal(0, 1, rows),
+        },
+        index=index,
+    )
+    calls = nx.DiGraph([("frontend", "mid"), ("mid", "root")])
+    return window, index[onset_row], calls
+
+
+def test_run_topology_finds_the_quiet_root_that_anomaly_scores_miss(rng):
+    window, onset, calls = chain_incident(rng)
+    nograph = make_method("run-nograph").rank(window, onset)
+    assert nograph.services()[0][0] == "frontend"  # the loudest symptom
+    topology = make_method("run-topology").fit(None, call_graph=calls).rank(window, onset)
+    assert topology.services()[0][0] == "root"
+    top = topology.causes[0]
+    assert top.service == "root" and top.evidence.anomaly > 3 and top.evidence.onset is not None
+
+
+def test_run_result_carries_graph_timings_and_evidence(rng):
+    window, onset, calls = chain_incident(rng)
+    result = make_method("run-fast").fit(None, call_graph=calls).rank(window, onset)
+    assert {"detect", "graph", "rank", "total"} <= set(result.timings_seconds)
+    assert isinstance(result.graph, nx.DiGraph) and result.graph.number_of_edges() > 0
+    assert all(result.graph.has_node(c.series) for c in result.causes)
+    assert result.services()[0][0] == "root"
+    scores = [c.score for c in result.causes]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_oracle_refuses_without_a_known_graph(rng):
+    window, onset, _ = chain_incident(rng)
+    with pytest.raises(ValueError, match="true series graph"):
+        make_method("run-oracle").rank(window, onset)
+
+
+def test_random_graph_keeps_the_density():
+    weights = np.zeros((6, 6))
+    weights[0, 1] = weights[2, 3] = weights[4, 5] = 0.5
+    shuffled = random_like(weights, np.random.default_rng(0))
+    assert (shuffled > 0).sum() == 3 and np.all(np.diag(shuffled) == 0)
+
+
+def test_topology_matrix_points_from_callee_to_caller():
+    names = ["front:lat", "cart:lat", "cart:cpu"]
+    m = topology_matrix(names, nx.DiGraph([("front", "cart")]))
+    assert m[1, 0] == 1 and m[2, 0] == 1  # cart's series may cause front's
+    assert m[0, 1] == 0  # not the other way
+    assert m[1, 2] == 1 and m[2, 1] == 1  # same service
+    assert np.all(np.diag(m) == 0)
+
+
+# ---- the learners --------------------------------------------------------------------------
+
+
+def test_neural_granger_recovers_a_planted_edge_and_not_its_reverse(rng):
+    steps = 1200
+    x = rng.normal(size=steps)
+    y = np.zeros(steps)
+    for t in range(2, steps):
+        y[t] = 0.5 * y[t - 1] + 0.9 * np.tanh(x[t - 2]) + 0.2 * rng.normal()
+    z = rng.normal(size=steps)
+    data = np.column_stack([x, y, z]).astype(np.float32)
+    config = NeuralGrangerConfig(epochs=30, device="cpu", seed=1)
+    graph = NeuralGranger(config).fit([data])
+    assert graph.weights[0, 1] > 0.2  # x -> y: y's held-out error rises a lot without x
+    assert graph.weights[1, 0] == 0.0
+    assert graph.weights[2, 1] == 0.0 and graph.weights[2, 0] == 0.0
+    assert np.isfinite(graph.heldout_mse) and graph.epochs == 30
+
+
+def test_neural_granger_is_seeded_and_survives_nans_and_short_segments(rng):
+    data = rng.normal(size=(200, 4)).astype(np.float32)
+    data[10:20, 1] = np.nan
+    config = NeuralGrangerConfig(epochs=3, device="cpu", seed=4)
+    first = NeuralGranger(config).fit([data, data[:3]])
+    second = NeuralGranger(config).fit([data, data[:3]])
+    assert np.array_equal(first.weights, second.weights)
+    empty = NeuralGranger(config).fit([data[:4]])
+    assert not empty.weights.any()
+
+
+def test_pick_device_uses_what_is_asked_and_otherwise_what_exists():
+    assert pick_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pick_device(None).type == expected
+
+
+def test_crops_differ_and_overlap():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        (a0, a1), (b0, b1), (o0, o1) = overlapping_crops(100, 32, generator)
+        assert a1 - a0 == b1 - b0 == 32
+        assert b0 > a0  # genuinely different views
+        assert (o0, o1) == (b0, a1) and o1 - o0 >= 16
+
+
+def test_contrastive_loss_is_lower_when_positives_align():
+    generator = torch.Generator().manual_seed(0)
+    views = torch.randn(4, 20, 8, generator=generator)
+    jitter = 0.01 * torch.randn(4, 20, 8, generator=generator)
+    aligned = contrastive_loss(views, views + jitter, 0.2)
+    shuffled = contrastive_loss(views, views[:, torch.randperm(20, generator=generator)], 0.2)
+    assert aligned < shuffled
+    assert aligned < np.log(20)  # better than chance over 20 timestamps
+
+
+def test_contrastive_pretraining_reduces_the_loss(rng):
+    torch.manual_seed(0)
+    t = np.arange(400)
+    series = np.stack([np.sin(t / p) + 0.1 * rng.normal(size=400) for p in (5, 9, 13, 17)])
+    encoder = TemporalEncoder(hidden=16)
+    losses = pretrain(
+        encoder,
+        torch.tensor(series, dtype=torch.float32),
+        crop=48,
+        steps=120,
+        temperature=0.2,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.3
+
+
+def test_run_with_contrastive_pretraining_runs_end_to_end(rng):
+    window, onset, calls = chain_incident(rng)
+    granger = NeuralGrangerConfig(epochs=3, contrastive_pretraining=True, pretrain_steps=5)
+    method = RUN(RUNConfig(granger=granger)).fit(None, call_graph=calls)
+    assert method.rank(window, onset).services()[0][0] == "root"
+
+
+# ---- robustness ----------------------------------------------------------------------------
+
+
+def noisy_window(
+    rng, n_series: int, rows: int = 80, onset_row: int = 60
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Noise, and series ``s0:m0`` 10 sigma up from ``onset_row`` on."""
+    index = pd.date_range("2026-01-01", periods=rows, freq="10s", tz="UTC")
+    columns = {f"s{i // 4}:m{i % 4}": rng.normal(0, 1, rows) for i in range(n_series)}
+    window = pd.DataFrame(columns, index=index)
+    window.iloc[onset_row:, 0] += 10
+    return window, index[onset_row]
+
+
+def test_thousand_series_give_a_result(rng):
+    window, onset = noisy_window(rng, 1000, rows=40, onset_row=30)
+    method = RUN(RUNConfig(granger=NeuralGrangerConfig(epochs=1, hidden=4)))
+    result = method.rank(window, onset)
+    assert result.services()[0][0] == "s0" and len(result.causes) == 1000
+
+
+def test_two_series_gaps_and_constants_give_a_result(rng):
+    window, onset = noisy_window(rng, 2)
+    window.iloc[5:9, 1] = np.nan
+    window["flat:m"] = 3.0
+    result = make_method("run-fast").rank(window, onset)
+    assert result.services()[0][0] == "s0" and result.dropped == ("flat:m",)
+
+
+def test_too_short_a_pre_onset_period_is_a_clear_error(rng):
+    window, _ = noisy_window(rng, 4)
+    with pytest.raises(RCAInputError, match="before the onset"):
+        make_method("run-fast").rank(window, window.index[1])
+
+
+def test_all_series_flat_is_a_clear_error(rng):
+    window, onset = noisy_window(rng, 4)
+    window.loc[:] = 1.0
+    with pytest.raises(RCAInputError, match="constant"):
+        make_method("run").rank(window, onset)
