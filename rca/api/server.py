@@ -78,6 +78,9 @@ def serve(
         port=port,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        # Longer than the idle timeout of the usual load balancers and of HTTP clients' pools,
+        # so the server is not the side that closes a connection a request is racing onto.
+        timeout_keep_alive=75,
         access_log=False,
     )
     uvicorn.Server(config).run()

@@ -11,6 +11,7 @@ once, so each worker starts warm.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -35,7 +36,10 @@ _PRELOAD = ["rca.incidents.analysis", "rca.methods", "rca.report"]
 
 
 def _init_worker(threads: int) -> None:
-    """Each worker process uses its share of the cores (torch would take them all)."""
+    """Each worker process uses its share of the cores (torch would take them all) at a lower
+    scheduling priority: analyses are batch work, the API's answers are not."""
+    with contextlib.suppress(OSError):  # not allowed here: run at normal priority
+        os.nice(10)
     try:
         import torch
 
