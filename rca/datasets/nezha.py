@@ -24,6 +24,12 @@ What we found and did:
   ``quiet_seconds`` after the last fault on, that is the case's ``history`` (normal behaviour for
   methods that learn; it lies after the incidents, which only matters to methods that would use
   it as the pre-onset baseline: none do).
+* Edge latencies (``source_50``: measured by the caller, ``destination_50``: by the callee)
+  belong to the *callee*, with the caller as ``rpc.peer``: both describe how the callee answers
+  its callers. A delay injected on the callee's network shows only on the caller's side of its
+  edges (measured on the tuning fifth: the callee's own pod metrics stay flat), and a caller's
+  own latency is already in its pod metrics. (OpenTelemetry's service-graph metrics, too, name
+  the server of every edge.)
 * Indicators: ``CpuUsageRate(%)`` maps to our CPU metrics, ``NetworkP90(ms)`` (not among the
   metric files) to the pods' latency metrics; code faults (``return``, ``exception``) are
   indicated by log templates, so they get no metric-level truth.
@@ -177,8 +183,8 @@ class NezhaOB:
                 caller, sep, callee = str(column).partition("_")
                 if not sep or column in ("time", "timestamp", "Time", "TimeStamp"):
                     continue
-                owner, peer = (callee, caller) if side == "server" else (caller, callee)
-                name = series_name(owner, f"rpc.{side}.duration", "p50", {"rpc.peer": peer})
+                # An edge's latency, measured at either end, tells how the callee answers.
+                name = series_name(callee, f"rpc.{side}.duration", "p50", {"rpc.peer": caller})
                 parts.append(frame[column].rename(name))
         # Each file is sampled at its own sub-second offset; one align puts them on one grid.
         return align(pd.concat(parts, axis=1, sort=True), STEP_SECONDS)
