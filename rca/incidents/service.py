@@ -123,8 +123,9 @@ class IncidentService:
         with self.store.admission:
             self._admit(1)
             incident_id = self.store.insert(new)
+        row = self.get(incident_id)  # as accepted, before a worker can claim it
         self.pool.wake()
-        return self.get(incident_id)
+        return row
 
     def on_alerts(self, events: Sequence[AlertEvent]) -> list[AlertOutcome]:
         """Firing alerts open incidents (once per episode), resolved ones close them. The
