@@ -85,11 +85,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from rca.causal.call_graph import read_call_graph
     from rca.datasets.wide_csv import read_wide_csv
     from rca.methods import make_method
 
     window = read_wide_csv(Path(args.csv))
-    result = make_method(args.method, seed=args.seed).rank(window, args.onset)
+    calls = read_call_graph(Path(args.call_graph)) if args.call_graph else None
+    method = make_method(args.method, seed=args.seed).fit(None, call_graph=calls)
+    result = method.rank(window, args.onset)
     services = result.services()
     best_series = {}
     for cause in result.causes:
@@ -253,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="rank the causes of one incident in a wide CSV")
     analyze.add_argument("csv", help="CSV with a time column and one column per series")
     analyze.add_argument("--onset", required=True, help="incident start: unix seconds or ISO time")
-    analyze.add_argument("--method", default="baro")
+    analyze.add_argument("--method", default="run", help="a registered method (rca methods)")
+    analyze.add_argument(
+        "--call-graph",
+        default=None,
+        help="caller -> callee graph: a dependency CSV (Source,Target...) or a JSON with 'calls'",
+    )
     analyze.add_argument("--top", type=int, default=10)
     analyze.add_argument("--seed", type=int, default=0)
     analyze.add_argument("--truth", default=None, help="known root-cause service: show its rank")

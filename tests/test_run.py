@@ -256,3 +256,47 @@ def test_all_series_flat_is_a_clear_error(rng):
     window.loc[:] = 1.0
     with pytest.raises(RCAInputError, match="constant"):
         make_method("run").rank(window, onset)
+
+
+# ---- call graphs ---------------------------------------------------------------------------
+
+
+def test_call_graph_sources(tmp_path):
+    from rca.causal.call_graph import from_service_graph_series, read_call_graph
+    from rca.types import series_name
+
+    names = [
+        series_name(
+            "otelcol",
+            "traces_service_graph_request_total",
+            "rate",
+            {"client": "frontend", "server": "cart"},
+        ),
+        series_name("cart", "container.cpu.utilization"),
+    ]
+    assert list(from_service_graph_series(names).edges) == [("frontend", "cart")]
+    csv_file = tmp_path / "dependency.csv"
+    csv_file.write_text("Source,Target,Weight\nfrontend,cart,1\ncart,redis,1\n")
+    assert set(read_call_graph(csv_file).edges) == {("frontend", "cart"), ("cart", "redis")}
+    stack = tmp_path / "stack.json"
+    stack.write_text('{"calls": [["gateway", "router"], {"from": "router", "to": "decode"}]}')
+    assert set(read_call_graph(stack).edges) == {("gateway", "router"), ("router", "decode")}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(RCAInputError, match="caller and callee"):
+        read_call_graph(bad)
+
+
+def test_run_reads_the_call_graph_from_service_graph_metrics(rng):
+    from rca.types import series_name
+
+    window, onset, _ = chain_incident(rng)
+    for client, server in (("frontend", "mid"), ("mid", "root")):
+        name = series_name(
+            "otelcol",
+            "traces_service_graph_request_total",
+            "rate",
+            {"client": client, "server": server},
+        )
+        window[name] = 100 + rng.normal(0, 1, len(window))
+    assert make_method("run-topology").rank(window, onset).services()[0][0] == "root"

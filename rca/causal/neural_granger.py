@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from rca.causal.nn.gated_forecaster import GatedForecaster, LagEmbedding
 from rca.causal.nn.temporal_encoder import TemporalEncoder, pretrain
@@ -149,7 +150,9 @@ class NeuralGranger:
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
         samples = len(xt)
         epochs = 0
-        for _ in range(cfg.epochs):
+        # A bar on a terminal only (disable=None), gone when done: training is one stage of many.
+        bar = tqdm(range(cfg.epochs), desc="granger", unit="epoch", disable=None, leave=False)
+        for _ in bar:
             order = torch.randperm(samples, generator=generator).to(device)
             for start in range(0, samples, cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]

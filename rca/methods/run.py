@@ -31,6 +31,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from rca.causal.call_graph import from_service_graph_series
 from rca.causal.neural_granger import LearnedGraph, NeuralGranger, NeuralGrangerConfig
 from rca.causal.topology import graph_matrix, random_like, to_networkx, topology_matrix
 from rca.detect.robust import as_unit_interval, gather_evidence, impute_gaps, robust_spread
@@ -101,7 +102,7 @@ class RUN(RCAMethod):
         series_graph: nx.DiGraph | None = None,
     ) -> Self:
         self.history = history
-        self.call_graph = call_graph if self.config.use_call_graph else None
+        self.call_graph = call_graph
         self.series_graph = series_graph
         return self
 
@@ -122,7 +123,7 @@ class RUN(RCAMethod):
         timings["detect"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        weights, learned_part, learned = self._graph(window, onset, names)
+        weights, learned_part, learned = self._graph(window, onset, names, self._calls(window))
         timings["graph"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -160,8 +161,18 @@ class RUN(RCAMethod):
             result.timings_seconds["granger_epochs"] = float(learned.epochs)
         return result
 
+    def _calls(self, window: Window) -> nx.DiGraph | None:
+        """The call graph given to ``fit`` joined with the edges that service-graph metrics in
+        the window name; ``None`` when neither exists or the config ignores call graphs."""
+        if not self.config.use_call_graph:
+            return None
+        found = from_service_graph_series(map(str, window.columns))
+        if self.call_graph is None:
+            return found if found.number_of_edges() else None
+        return nx.compose(self.call_graph, found)
+
     def _graph(
-        self, window: Window, onset: pd.Timestamp, names: list[str]
+        self, window: Window, onset: pd.Timestamp, names: list[str], calls: nx.DiGraph | None
     ) -> tuple[np.ndarray, np.ndarray | None, LearnedGraph | None]:
         """The walk's weights, the learned (or random) part of them, and the learner's report."""
         cfg = self.config
@@ -169,24 +180,26 @@ class RUN(RCAMethod):
         if cfg.graph == "none":
             return np.zeros((n, n)), None, None
         if cfg.graph == "topology":
-            return topology_matrix(names, self.call_graph), None, None
+            return topology_matrix(names, calls), None, None
         if cfg.graph == "oracle":
             if self.series_graph is None:
                 raise ValueError("run-oracle needs the true series graph (synthetic data only)")
             known = graph_matrix(names, self.series_graph)
             return known + topology_matrix(names, None), None, None
-        learned = self._learn(window, onset, names)
+        learned = self._learn(window, onset, names, calls)
         part = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
         # What is known without learning (same-service edges, the call graph) stays in the
         # graph; learned edges add to it and weigh its edges.
-        weights = part + topology_matrix(names, self.call_graph)
+        weights = part + topology_matrix(names, calls)
         if cfg.graph == "random":
             # The ablation replaces the whole graph by a random one with as many edges.
             weights = random_like(weights, np.random.default_rng(cfg.seed))
             return weights, weights, learned
         return weights, part, learned
 
-    def _learn(self, window: Window, onset: pd.Timestamp, names: list[str]) -> LearnedGraph:
+    def _learn(
+        self, window: Window, onset: pd.Timestamp, names: list[str], calls: nx.DiGraph | None
+    ) -> LearnedGraph:
         cfg = self.config
         segments = []
         if self.history is not None:
@@ -194,7 +207,7 @@ class RUN(RCAMethod):
             segments.append(standardized(history, cfg.relative_floor, cfg.max_gap_steps))
         before = window.loc[window.index < onset, names]
         segments.append(standardized(before, cfg.relative_floor, cfg.max_gap_steps))
-        prior = topology_matrix(names, self.call_graph) if self.call_graph is not None else None
+        prior = topology_matrix(names, calls) if calls is not None else None
         granger = replace(cfg.granger, seed=cfg.seed)
         return NeuralGranger(granger).fit(segments, prior)
 
