@@ -1,0 +1,178 @@
+"""Faults inside one service process, switched on and off through its admin endpoint.
+
+Real where the machine allows, modelled (and labelled so) where it does not:
+
+- ``cpu``: busy threads in this process; they hold the interpreter lock as a CPU-bound thread
+  of a real service does, so requests wait for the CPU as in a throttled container;
+- ``mem``: a leak of real allocations, large buffers (resident memory grows by ``mb_per_s``)
+  and small tracked objects (``objects_per_s``), so the garbage collector's full passes scan a
+  growing heap and pause the service longer and longer, as a leaking JVM or CPython does;
+- ``latency``, ``errors``, ``drop``: decided per request by :meth:`FaultState.request_fate`;
+- ``gpu-throttle``, ``kv-pressure``: read by the modelled GPU and LLM engine
+  (:mod:`services.engine`): a lower SM clock, KV-cache blocks taken away;
+- ``link-delay``, ``link-jitter``, ``link-loss``: read by a robot for every message on its
+  link to the fog node, both ways (tc-netem's semantics, applied in the sender).
+
+Every activation records ``started_unix_ns`` once the effect is on (the threads run, the flags
+are set): the ground truth the injector logs.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.stack import FAULTS
+
+_LEAK_TICK_SECONDS = 0.1
+
+
+@dataclass
+class ActiveFault:
+    id: str
+    fault: str
+    params: dict[str, float]
+    started_unix_ns: int
+    modelled: bool
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    threads: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "fault": self.fault,
+            "params": dict(self.params),
+            "started_unix_ns": self.started_unix_ns,
+            "modelled": self.modelled,
+        }
+
+
+def _spin(stop: threading.Event) -> None:
+    """Burn CPU in pure Python until ``stop`` (checked every few hundred microseconds)."""
+    while not stop.is_set():
+        total = 0
+        for i in range(5000):
+            total += i * i
+
+
+class FaultState:
+    """The faults active in this process; thread-safe."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, ActiveFault] = {}
+        self._rng = np.random.default_rng(seed)
+        self._leak: list[object] = []
+
+    # -- switching ------------------------------------------------------------------------
+
+    def inject(self, fault: str, params: dict[str, float] | None = None) -> ActiveFault:
+        """Switch ``fault`` on (parameters default from :data:`services.stack.FAULTS`)."""
+        spec = FAULTS.get(fault)
+        if spec is None:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        unknown = set(params or {}) - set(spec.defaults)
+        if unknown:
+            raise ValueError(f"{fault} takes {sorted(spec.defaults)}, not {sorted(unknown)}")
+        merged = {**spec.defaults, **{k: float(v) for k, v in (params or {}).items()}}
+        if any(v < 0 for v in merged.values()):
+            raise ValueError("fault parameters must not be negative")
+        active = ActiveFault(uuid.uuid4().hex[:12], fault, merged, 0, spec.modelled)
+        if fault == "cpu":
+            for i in range(max(1, int(merged["threads"]))):
+                thread = threading.Thread(
+                    target=_spin, args=(active.stop,), name=f"cpu-hog-{i}", daemon=True
+                )
+                active.threads.append(thread)
+        elif fault == "mem":
+            active.threads.append(
+                threading.Thread(target=self._grow, args=(active,), name="memory-leak", daemon=True)
+            )
+        for thread in active.threads:
+            thread.start()
+        active.started_unix_ns = time.time_ns()
+        with self._lock:
+            self._active[active.id] = active
+        return active
+
+    def clear(self, fault_id: str | None = None) -> list[ActiveFault]:
+        """Switch off one fault (``fault_id``) or all; a leak's memory is given back."""
+        with self._lock:
+            ids = list(self._active) if fault_id is None else [fault_id]
+            gone = [self._active.pop(i) for i in ids if i in self._active]
+        for active in gone:
+            active.stop.set()
+            for thread in active.threads:
+                thread.join(timeout=2.0)
+        if any(a.fault == "mem" for a in gone) and not self._has("mem"):
+            self._leak = []
+            gc.collect()
+        return gone
+
+    def active(self) -> list[ActiveFault]:
+        with self._lock:
+            return list(self._active.values())
+
+    def _has(self, fault: str) -> bool:
+        with self._lock:
+            return any(a.fault == fault for a in self._active.values())
+
+    def _param(self, fault: str, name: str, combine=max, default: float = 0.0) -> float:
+        with self._lock:
+            values = [a.params[name] for a in self._active.values() if a.fault == fault]
+        return combine(values) if values else default
+
+    def _grow(self, active: ActiveFault) -> None:
+        chunk_bytes = int(active.params["mb_per_s"] * 1e6 * _LEAK_TICK_SECONDS)
+        objects = int(active.params["objects_per_s"] * _LEAK_TICK_SECONDS)
+        while not active.stop.wait(_LEAK_TICK_SECONDS):
+            # bytearray(n) zero-fills, so every page is touched and counted as resident.
+            self._leak.append(bytearray(chunk_bytes))
+            self._leak.append([{"seq": i, "owner": active.id} for i in range(objects)])
+
+    # -- what the request path and the models read ----------------------------------------
+
+    def request_fate(self) -> tuple[float, bool, bool]:
+        """For one request: seconds to add, whether to answer 500, whether to never answer."""
+        with self._lock:
+            if not self._active:
+                return 0.0, False, False
+            draws = self._rng.random(2)
+        delay = self._param("latency", "ms") / 1000.0
+        error = draws[0] < self._param("errors", "ratio")
+        drop = draws[1] < self._param("drop", "ratio")
+        return delay, bool(error), bool(drop)
+
+    @property
+    def clock_factor(self) -> float:
+        """GPU SM clock as a share of nominal (1 without ``gpu-throttle``)."""
+        return self._param("gpu-throttle", "clock_factor", min, 1.0)
+
+    @property
+    def kv_taken(self) -> float:
+        """Share of the KV cache taken away by ``kv-pressure``."""
+        return min(0.95, self._param("kv-pressure", "fraction"))
+
+    def link_delay_seconds(self) -> float:
+        """One-way extra delay of one message on this service's link."""
+        delay = self._param("link-delay", "ms") / 1000.0
+        jitter = self._param("link-jitter", "ms") / 1000.0
+        if jitter > 0:
+            with self._lock:
+                delay += float(self._rng.uniform(0.0, jitter))
+        return delay
+
+    def link_lost(self) -> bool:
+        ratio = self._param("link-loss", "ratio")
+        if ratio <= 0:
+            return False
+        with self._lock:
+            return bool(self._rng.random() < ratio)
+
+    def close(self) -> None:
+        self.clear()
