@@ -1,4 +1,4 @@
-"""The ``rca`` command: bench, analyze, methods, datasets, broker, ingest, serve, grafana."""
+"""The ``rca`` command: bench, analyze, methods, datasets, broker, ingest, serve, grafana, demo."""
 
 from __future__ import annotations
 
@@ -333,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument("--folder-uid", default="rca")
     provision.add_argument("--dashboard-uid", default="rca-incidents")
     provision.set_defaults(func=cmd_grafana_provision)
+
+    from rca.demo.command import add_parser as add_demo_parser
+
+    add_demo_parser(sub)
     return parser
 
 

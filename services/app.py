@@ -80,8 +80,10 @@ class ServiceRuntime:
         token: str | None,
         reader: MetricReader,
         seed: int | None = None,
+        mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.stack = stack
+        self.mounts = mounts  # transports by URL prefix (tests run peers in-process)
         self.name = name
         self.spec = stack.services[name]
         self.peers = peers
@@ -147,6 +149,7 @@ class ServiceRuntime:
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
             timeout=httpx.Timeout(5.0),
+            mounts=self.mounts,
         )
         if self.spec.loop is not None:
             self._loop_task = asyncio.create_task(self._run_loop(), name=f"{self.name}-loop")

@@ -122,11 +122,23 @@ class Injector:
         return record
 
     def clear_all(self) -> None:
+        """Clear every service's faults (best effort: a dead service is skipped); what was
+        active is logged as cleared."""
         for target in self.urls:
             try:
-                self._request("DELETE", target, "/admin/faults")
+                reply = self._request("DELETE", target, "/admin/faults")
             except InjectionError:
                 continue
+            if reply.get("cleared"):
+                self._log(
+                    {
+                        "event": "cleared",
+                        "stack": self.stack.name,
+                        "target": target,
+                        "ids": [c["id"] for c in reply["cleared"]],
+                        "at_unix_ns": int(reply.get("at_unix_ns", time.time_ns())),
+                    }
+                )
 
     def active(self, target: str) -> list[dict[str, Any]]:
         return list(self._request("GET", target, "/admin/faults")["active"])

@@ -13,7 +13,7 @@ from rca.datasets.nezha import NezhaOB
 from rca.datasets.petshop import PetShop
 from rca.datasets.rcaeval import RCAEvalFolder
 from rca.datasets.rcd_sockshop import RCDSockShop
-from rca.datasets.synthetic import Synthetic, SyntheticConfig
+from rca.datasets.synthetic import StackSim, StackSimConfig, Synthetic, SyntheticConfig
 from rca.errors import DatasetLayoutError
 from rca.registry import Registry
 
@@ -53,15 +53,27 @@ def _synthetic_hard(data_root: Path | None, seed: int) -> Dataset:
     return Synthetic(SyntheticConfig(seed=seed, hard=True))
 
 
+# ``sim:<stack>``: incidents simulated from a demo stack's description (services/stacks/).
+SIM_PREFIX = "sim:"
+
+
 def open_dataset(spec: str, data_root: Path | None, seed: int = 0) -> Dataset:
-    """A registered dataset by name, or a folder in RCAEval's layout by path."""
+    """A registered dataset by name, ``sim:<stack>`` (simulated incidents of a demo stack), or
+    a folder in RCAEval's layout by path."""
     if spec in DATASETS:
         return DATASETS.get(spec).factory(data_root, seed)
+    if spec.startswith(SIM_PREFIX):
+        from services.stack import stack_names
+
+        stack = spec.removeprefix(SIM_PREFIX)
+        if stack not in stack_names():
+            raise DatasetLayoutError(f"no stack {stack!r}; sim: takes {', '.join(stack_names())}")
+        return StackSim(StackSimConfig(stack, seed=seed))
     path = Path(spec)
     if path.is_dir():
         return RCAEvalFolder(path)
     raise DatasetLayoutError(
-        f"{spec!r} is neither a dataset ({', '.join(DATASETS.names())}) nor a folder"
+        f"{spec!r} is neither a dataset ({', '.join(DATASETS.names())}), sim:<stack>, nor a folder"
     )
 
 
@@ -73,6 +85,8 @@ __all__ = [
     "PetShop",
     "RCAEvalFolder",
     "RCDSockShop",
+    "StackSim",
+    "StackSimConfig",
     "Synthetic",
     "SyntheticConfig",
     "Truth",

@@ -1,0 +1,193 @@
+"""The SLO watcher: learns what normal looks like, then opens an incident on a sustained breach.
+
+Rules (each over one service's series, the highest over attribute sets where there are
+several, e.g. one per route):
+
+- the stack's SLOs (``slos`` in its description) and every service's p90
+  ``http.server.request.duration`` (latency), and its error share (answers with a status >= 500
+  over all answers): *user-facing* symptoms;
+- saturation, the USE method's alerts: ``process.cpu.utilization`` and
+  ``process.memory.usage`` well above normal, ``hw.gpu.clock.sm`` well below (throttling),
+  ``vllm.kv_cache_usage_perc`` well above, robots' deadline misses.
+
+A rule breaches when its value stays beyond its threshold for ``for_steps`` consecutive steps.
+Thresholds come from the baseline: ``above`` is ``max(median * factor, median + sigmas *
+spread)`` (``spread`` = the robust standard deviation, at least 5 % of the median), with the
+rule's own absolute margin where it has one; the first breach's onset is walked back to the
+step where the series left its normal band (``median + 2 spread``): the change point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from rca.types import parse_series_name
+from rca.window import Window
+from services.stack import Stack
+
+DURATION = "http.server.request.duration"
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    service: str
+    metric: str
+    stat: str | None
+    direction: Literal["above", "below"] = "above"
+    user_facing: bool = False
+    factor: float = 1.3
+    margin: float = 0.0  # an absolute distance from the median the value must also pass
+
+    @property
+    def name(self) -> str:
+        stat = f":{self.stat}" if self.stat else ""
+        return f"{self.kind} {self.service} {self.metric}{stat}"
+
+
+@dataclass(frozen=True)
+class Breach:
+    rule: Rule
+    onset: pd.Timestamp
+    fired_at: pd.Timestamp
+    value: float
+    threshold: float
+
+    def describe(self) -> str:
+        return (
+            f"{self.rule.name}: {self.value:.4g} {'>' if self.rule.direction == 'above' else '<'} "
+            f"{self.threshold:.4g} since {self.onset:%H:%M:%S}"
+        )
+
+
+def rules_for(stack: Stack) -> list[Rule]:
+    """The watcher's rules for every service of ``stack``."""
+    rules = [Rule("slo", s.service, s.metric, s.stat, user_facing=True) for s in stack.slos]
+    for name, service in stack.services.items():
+        metrics = set(service.metrics)
+        if DURATION in metrics:
+            rules.append(Rule("latency", name, DURATION, "p90", user_facing=True))
+            rules.append(Rule("errors", name, DURATION, "error-share", user_facing=True))
+        if "process.cpu.utilization" in metrics:
+            rules.append(Rule("saturation", name, "process.cpu.utilization", None, margin=0.15))
+        if "process.memory.usage" in metrics:
+            rules.append(Rule("saturation", name, "process.memory.usage", None, factor=1.2))
+        if "hw.gpu.clock.sm" in metrics:
+            rules.append(Rule("throttling", name, "hw.gpu.clock.sm", None, "below", factor=0.85))
+        if "vllm.kv_cache_usage_perc" in metrics:
+            rules.append(Rule("saturation", name, "vllm.kv_cache_usage_perc", None, margin=0.3))
+        if "robot.control_loop.deadline_misses" in metrics:
+            rules.append(
+                Rule(
+                    "deadline",
+                    name,
+                    "robot.control_loop.deadline_misses",
+                    "rate",
+                    user_facing=True,
+                    margin=0.5,
+                )
+            )
+    return rules
+
+
+def rule_series(frame: Window, rule: Rule) -> pd.Series | None:
+    """The one series a rule watches, from the window's columns (``None`` if it has none)."""
+    matching: list[tuple[str, dict[str, str]]] = []
+    for column in frame.columns:
+        key = parse_series_name(str(column))
+        if key.service != rule.service or key.metric != rule.metric:
+            continue
+        wanted_stat = "rate" if rule.stat == "error-share" else rule.stat
+        if key.stat == wanted_stat:
+            matching.append((str(column), dict(key.attrs)))
+    if not matching:
+        return None
+    if rule.stat == "error-share":
+        total = frame[[c for c, _ in matching]].fillna(0.0).sum(axis=1)
+        failed = [c for c, a in matching if int(a.get("http.response.status_code", 200)) >= 500]
+        errors = frame[failed].fillna(0.0).sum(axis=1) if failed else total * 0.0
+        return (errors / total.where(total > 0)).fillna(0.0)
+    return frame[[c for c, _ in matching]].max(axis=1)
+
+
+@dataclass(frozen=True)
+class _Normal:
+    median: float
+    spread: float
+    threshold: float
+
+
+class SloWatcher:
+    """Learn with :meth:`learn` on a healthy window, then :meth:`check` newer windows."""
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        *,
+        for_steps: int = 3,
+        sigmas: float = 4.0,
+        error_share: float = 0.05,
+    ) -> None:
+        self.rules = rules
+        self.for_steps = for_steps
+        self.sigmas = sigmas
+        self.error_share = error_share
+        self.normal: dict[Rule, _Normal] = {}
+
+    def learn(self, baseline: Window) -> None:
+        self.normal = {}
+        for rule in self.rules:
+            series = rule_series(baseline, rule)
+            if series is None or series.notna().sum() < 5:
+                continue
+            values = series.dropna().to_numpy(dtype=float)
+            median = float(np.median(values))
+            mad = 1.4826 * float(np.median(np.abs(values - median)))
+            iqr = float(np.subtract(*np.percentile(values, [75, 25]))) / 1.349
+            spread = max(mad, iqr, 0.05 * abs(median), 1e-12)
+            if rule.stat == "error-share":
+                threshold = max(self.error_share, median + self.sigmas * spread)
+            elif rule.direction == "above":
+                threshold = max(
+                    median * rule.factor, median + self.sigmas * spread, median + rule.margin
+                )
+            else:
+                threshold = min(median * rule.factor, median - self.sigmas * spread)
+            self.normal[rule] = _Normal(median, spread, threshold)
+
+    def check(self, frame: Window, since: pd.Timestamp) -> list[Breach]:
+        """Breaches in ``frame``'s rows from ``since`` on, earliest onset first."""
+        breaches = []
+        for rule, normal in self.normal.items():
+            series = rule_series(frame, rule)
+            if series is None:
+                continue
+            series = series.loc[series.index >= since].dropna()
+            if rule.direction == "above":
+                beyond = series > normal.threshold
+                out_of_band = series > normal.median + 2 * normal.spread
+            else:
+                beyond = series < normal.threshold
+                out_of_band = series < normal.median - 2 * normal.spread
+            streak = beyond.astype(int).rolling(self.for_steps).sum() >= self.for_steps
+            if not streak.any():
+                continue
+            fired_at = streak.idxmax()
+            first = beyond.index.get_loc(fired_at) - self.for_steps + 1
+            start = first
+            while start > 0 and out_of_band.iloc[start - 1]:
+                start -= 1
+            breaches.append(
+                Breach(
+                    rule,
+                    onset=series.index[start],
+                    fired_at=fired_at,
+                    value=float(series.loc[fired_at]),
+                    threshold=normal.threshold,
+                )
+            )
+        return sorted(breaches, key=lambda b: (b.onset, b.fired_at))

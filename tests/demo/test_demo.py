@@ -1,0 +1,152 @@
+"""``rca demo`` and the stack runner on real processes: the whole story, and teardown.
+
+These start the real tansu broker, one uvicorn process per service, the load generator and
+(in the first test) ingest, the SLO watcher and the RCA. Each test checks that every process it
+caused is gone at the end, whatever way the run ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+from demo_harness import alive, kill_all, wait_gone
+
+from rca.transport.broker import start_broker
+from rca.transport.topics import telemetry_topics
+
+RCA = [sys.executable, "-m", "rca.cli"]
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _wait_for(path_glob: Path, pattern: str, process: subprocess.Popen, timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(path_glob.glob(pattern))
+        if found:
+            return found[0]
+        if process.poll() is not None:
+            raise AssertionError(f"exited early with {process.returncode}")
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern} after {timeout} s")
+
+
+def test_demo_end_to_end_on_real_processes(tmp_path):
+    out = tmp_path / "out"
+    command = [
+        *RCA, "demo", "--stack", "llm-serving", "--fault", "cpu", "--target", "prefill-0",
+        "--baseline", "15", "--before", "12", "--after", "8", "--detect-timeout", "25",
+        "--method", "run-topology", "--seed", "7", "--out", str(out),
+        "--json", str(tmp_path / "demo.json"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen: list[int] = []
+    try:
+        manifest = _wait_for(out, "*/run/run.json", process, 90)
+        time.sleep(0.5)
+        seen = sorted(
+            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
+        )
+        output, _ = process.communicate(timeout=200)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        kill_all(seen)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-3000:]
+    for step in ("broker: tansu", "stack: llm-serving up", "SLO watcher", "fault: cpu", "report:"):
+        assert step in text, step
+    outcome = json.loads((tmp_path / "demo.json").read_text())
+    assert {"stack", "fault", "target", "truth_rank", "ranking", "seconds"} <= set(outcome)
+    assert (outcome["stack"], outcome["fault"], outcome["target"]) == (
+        "llm-serving",
+        "cpu",
+        "prefill-0",
+    )
+    ranked = {r["service"] for r in outcome["ranking"]}
+    assert ranked == {"gateway", "router", "prefill-0", "prefill-1", "decode-0", "decode-1"}
+    assert outcome["truth_rank"] is not None
+    folder = Path(outcome["report"]).parent
+    assert (folder / "report.html").read_text().startswith("<!doctype html>")
+    truth = [json.loads(line) for line in (folder / "faults.jsonl").read_text().splitlines()]
+    assert truth[0]["event"] == "injected" and truth[0]["target"] == "prefill-0"
+    incident = json.loads((folder / "incident.json").read_text())
+    assert ["router", "prefill-0"] in incident["calls"]
+    # The fault changed the target's own telemetry, through OTel -> Kafka -> ingest.
+    window = pd.read_csv(folder / "window.csv", index_col="time")
+    window.index = pd.to_datetime(window.index, utc=True)
+    cpu = window["prefill-0:process.cpu.utilization"]
+    injected = pd.Timestamp(truth[0]["started_unix_ns"], unit="ns", tz="UTC")
+    before, after = cpu[cpu.index < injected], cpu[cpu.index > injected + pd.Timedelta("2s")]
+    assert after.median() > max(0.1, 3 * before.median()), (before.median(), after.median())
+    assert wait_gone(seen, 10) == []
+
+
+def test_ctrl_c_stops_every_process(tmp_path):
+    command = [*RCA, "demo", "--stack", "sockshop", "--baseline", "60", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen: list[int] = []
+    try:
+        manifest = _wait_for(tmp_path, "*/run/run.json", process, 90)
+        time.sleep(1.0)  # the load generator starts right after the manifest
+        seen = sorted(
+            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
+        )
+        assert len(alive(seen)) >= 16  # 14 services, the load generator, the broker
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        left = wait_gone(seen, 10)
+        kill_all(seen)
+    assert process.returncode == 130, errors.decode(errors="replace")[-2000:]
+    assert b"everything it started is stopped" in errors
+    assert left == []
+
+
+def test_a_killed_runner_leaves_no_service_behind(tmp_path):
+    with_broker = start_broker(topics=telemetry_topics("otlp_metrics", "otlp_metrics.dlq", 1))
+    command = [
+        sys.executable, "-m", "services", "up", "--stack", "llm-serving",
+        "--bootstrap", with_broker.bootstrap, "--run-dir", str(tmp_path),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[int] = []
+    try:
+        manifest = _wait_for(tmp_path, "run.json", process, 90)
+        time.sleep(1.0)
+        seen = sorted(
+            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
+        )
+        assert len(alive(seen)) == 7  # 6 services and the load generator
+        os.kill(process.pid, signal.SIGKILL)  # no chance to clean up: PR_SET_PDEATHSIG must
+        process.wait(10)
+        left = wait_gone(seen, 15)
+    finally:
+        kill_all(seen)
+        if process.poll() is None:
+            process.kill()
+        with_broker.stop()
+    assert left == []
+
+
+@pytest.mark.parametrize("argv", [["--fault", "kv-pressure", "--stack", "sockshop"]])
+def test_demo_refuses_a_fault_the_stack_cannot_take(argv):
+    done = subprocess.run([*RCA, "demo", *argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "kv-pressure applies to no service of sockshop" in done.stderr

@@ -1,0 +1,231 @@
+"""Every fault type, injected through the admin endpoint of a running service, changes that
+service's metrics (the real service code, run in this process with an in-memory reader)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import httpx
+import pytest
+from demo_harness import AUTH, histogram_mean, in_process
+
+from services.app import ServiceRuntime
+from services.stack import FAULTS
+
+DURATION = "http.server.request.duration"
+TTFT = "gen_ai.server.time_to_first_token"
+TPOT = "gen_ai.server.time_per_output_token"
+RTT = "messaging.client.operation.duration"
+PROMPT = {"prompt_tokens": 400, "max_tokens": 12}
+
+
+def test_admin_endpoint_needs_the_token_and_validates():
+    async def main() -> None:
+        async with in_process("llm-serving", ["decode-0"]) as services:
+            client = services["decode-0"].client
+            body = {"fault": "cpu", "params": {}}
+            assert (await client.post("/admin/faults", json=body)).status_code == 401
+            wrong = {"Authorization": "Bearer nope"}
+            assert (await client.post("/admin/faults", json=body, headers=wrong)).status_code == 401
+            assert (await client.get("/admin/faults")).status_code == 401
+            bad = {"fault": "cpu", "params": {"speed": 2}}
+            assert (await client.post("/admin/faults", json=bad, headers=AUTH)).status_code == 422
+            nope = {"fault": "link-delay", "params": {}}  # decode-0 has no link
+            assert (await client.post("/admin/faults", json=nope, headers=AUTH)).status_code == 422
+            assert (await client.post("/admin/faults", json={}, headers=AUTH)).status_code == 422
+            reply = await client.post("/admin/faults", json=body, headers=AUTH)
+            assert reply.status_code == 201
+            started = reply.json()["started_unix_ns"]
+            assert abs(started / 1e9 - time.time()) < 5
+            listed = (await client.get("/admin/faults", headers=AUTH)).json()["active"]
+            assert [a["fault"] for a in listed] == ["cpu"]
+            gone = await client.delete(f"/admin/faults/{reply.json()['id']}", headers=AUTH)
+            assert gone.status_code == 200
+            assert (await client.get("/admin/faults", headers=AUTH)).json()["active"] == []
+
+    asyncio.run(main())
+
+
+def test_cpu_hog_burns_cpu_in_the_target_process():
+    async def main() -> None:
+        async with in_process("llm-serving", ["decode-0"]) as services:
+            decode = services["decode-0"]
+            decode.value("process.cpu.utilization")  # starts the interval
+            await asyncio.sleep(0.6)
+            idle = decode.value("process.cpu.utilization")
+            await decode.inject("cpu", threads=1)
+            await asyncio.sleep(0.8)
+            hog = decode.value("process.cpu.utilization")
+            await decode.clear()
+            assert hog > max(0.1, 3 * idle), (idle, hog)
+            threads = [t.name for t in __import__("threading").enumerate()]
+            assert not any(name.startswith("cpu-hog") for name in threads)
+
+    asyncio.run(main())
+
+
+def test_memory_leak_grows_resident_memory_and_gives_it_back():
+    async def main() -> None:
+        async with in_process("sockshop", ["carts-db"]) as services:
+            db = services["carts-db"]
+            gc.collect()
+            before = db.value("process.memory.usage")
+            await db.inject("mem", mb_per_s=80, objects_per_s=20000)
+            await asyncio.sleep(1.2)
+            during = db.value("process.memory.usage")
+            await db.clear()
+            after = db.value("process.memory.usage")
+            assert during - before > 50e6, (before, during)
+            assert after < during - 30e6, (during, after)
+
+    asyncio.run(main())
+
+
+def test_latency_errors_and_drops_show_in_the_request_metrics():
+    async def main() -> None:
+        async with in_process("sockshop", ["payment"]) as services:
+            payment = services["payment"]
+            start = payment.readings()
+            for _ in range(5):
+                assert (await payment.post("/paymentAuth")).status_code == 200
+            normal = payment.readings()
+            base, n = histogram_mean(
+                start, normal, DURATION, **{"http.response.status_code": "200"}
+            )
+            assert n == 5
+
+            await payment.inject("latency", ms=80)
+            for _ in range(5):
+                await payment.post("/paymentAuth")
+            slow = payment.readings()
+            await payment.clear()
+            delayed, _ = histogram_mean(normal, slow, DURATION)
+            assert delayed - base > 0.07, (base, delayed)
+
+            await payment.inject("errors", ratio=1.0)
+            statuses = {(await payment.post("/paymentAuth")).status_code for _ in range(4)}
+            failing = payment.readings()
+            await payment.clear()
+            assert statuses == {500}
+            _, errors = histogram_mean(
+                slow, failing, DURATION, **{"http.response.status_code": "500"}
+            )
+            assert errors == 4
+
+            await payment.inject("drop", ratio=1.0)
+            request = asyncio.create_task(payment.post("/paymentAuth"))
+            await asyncio.sleep(0.4)
+            assert not request.done()  # never answered
+            held = payment.value("http.server.active_requests")
+            request.cancel()
+            dropped = payment.readings()
+            await payment.clear()
+            assert held > 0.5, held
+            _, answered = histogram_mean(failing, dropped, DURATION)
+            assert answered == 0  # a dropped request never reaches the server's metrics
+
+    asyncio.run(main())
+
+
+def test_gpu_throttling_lowers_the_clock_and_slows_decode():
+    async def main() -> None:
+        async with in_process("llm-serving", ["decode-0"]) as services:
+            decode = services["decode-0"]
+            start = decode.readings()
+            clock = decode.value("hw.gpu.clock.sm", **{"hw.id": "modelled-decode-0"})
+            await asyncio.gather(*(decode.post("/v1/decode", PROMPT) for _ in range(3)))
+            normal = decode.readings()
+            tpot, _ = histogram_mean(start, normal, TPOT)
+            await decode.inject("gpu-throttle", clock_factor=0.4)
+            await asyncio.gather(*(decode.post("/v1/decode", PROMPT) for _ in range(3)))
+            throttled = decode.readings()
+            slow_clock = decode.value("hw.gpu.clock.sm", **{"hw.id": "modelled-decode-0"})
+            await decode.clear()
+            slow_tpot, _ = histogram_mean(normal, throttled, TPOT)
+            assert slow_clock < 0.5 * clock
+            assert slow_tpot > 2.0 * tpot, (tpot, slow_tpot)
+
+    asyncio.run(main())
+
+
+def test_kv_pressure_fills_the_cache_queues_and_preempts():
+    async def main() -> None:
+        async with in_process("llm-serving", ["decode-0"]) as services:
+            decode = services["decode-0"]
+            decode.readings()
+            await asyncio.gather(*(decode.post("/v1/decode", PROMPT) for _ in range(4)))
+            normal = decode.readings()
+            await decode.inject("kv-pressure", fraction=0.85)
+            big = {"prompt_tokens": 500, "max_tokens": 40}
+            await asyncio.gather(*(decode.post("/v1/decode", big) for _ in range(6)))
+            pressed = decode.readings()
+            await decode.clear()
+            kv = dict((k[0], v) for k, v in pressed.items())
+            assert kv["vllm.kv_cache_usage_perc"] > 0.8
+            waits = kv["vllm.num_requests_waiting"]
+            preempted = (
+                kv["vllm.num_preemptions"]
+                - dict((k[0], v) for k, v in normal.items())["vllm.num_preemptions"]
+            )
+            assert waits > 0 or preempted > 0, (waits, preempted)
+            ttft, _ = histogram_mean(normal, pressed, TTFT)
+            base, _ = histogram_mean({}, normal, TTFT)
+            assert ttft > 2 * base, (base, ttft)
+
+    asyncio.run(main())
+
+
+def _mean_rtt(before, after, **attrs):
+    topic = {"messaging.destination.name": "/robot-1/camera"}
+    return histogram_mean(before, after, RTT, **topic, **attrs)
+
+
+@pytest.mark.parametrize("fault", ["link-delay", "link-jitter", "link-loss"])
+def test_link_faults_hit_the_robot_to_fog_link(fault):
+    async def main() -> None:
+        async with in_process("robotics", ["robot-1", "fog-1"]) as services:
+            robot, fog = services["robot-1"], services["fog-1"]
+            await asyncio.sleep(0.8)  # the control loop streams frames to fog-1
+            start = robot.readings()
+            await asyncio.sleep(1.0)
+            normal = robot.readings()
+            fog_normal = fog.readings()
+            base, sent = _mean_rtt(start, normal)
+            assert sent >= 5
+            params = {
+                "link-delay": {"ms": 60},
+                "link-jitter": {"ms": 150},
+                "link-loss": {"ratio": 1.0},
+            }
+            await robot.inject(fault, **params[fault])
+            await asyncio.sleep(1.5)
+            hit = robot.readings()
+            fog_hit = fog.readings()
+            await robot.clear()
+            rtt, answered = _mean_rtt(normal, hit)
+            age = "ros2.message.age"
+            topic = {"messaging.destination.name": "/robot-1/camera"}
+            if fault == "link-loss":
+                _, timeouts = _mean_rtt(normal, hit, **{"error.type": "timeout"})
+                # Every frame timed out but one already in flight when the loss began.
+                assert timeouts >= 3 and answered - timeouts <= 1, (answered, timeouts)
+                _, received = histogram_mean(fog_normal, fog_hit, age, **topic)
+                assert received <= 1
+            else:
+                assert rtt - base > 0.05, (base, rtt)
+                fog_age, _ = histogram_mean(fog_normal, fog_hit, age, **topic)
+                assert fog_age > 0.02, fog_age
+
+    asyncio.run(main())
+
+
+def test_every_fault_type_is_covered_here():
+    covered = {
+        "cpu", "mem", "latency", "errors", "drop", "gpu-throttle", "kv-pressure",
+        "link-delay", "link-jitter", "link-loss",
+    }  # fmt: skip
+    assert covered == set(FAULTS)
+    assert ServiceRuntime  # the real runtime is what runs in the tests above
+    assert httpx
