@@ -33,7 +33,7 @@ import pandas as pd
 
 from rca.datasets.base import Case, Truth
 from rca.demo.lab import LiveLab
-from rca.eval.bench import format_table, run_bench
+from rca.eval.bench import CaseOutcome, format_table, run_bench
 from rca.eval.scoring import accuracy_at
 from rca.window import Window
 from services.stack import FAULTS, load_stack, stack_names
@@ -150,59 +150,64 @@ class LiveCases:
         )
 
 
+def fault_table(
+    outcomes: list[CaseOutcome], methods: list[str], datasets: list[str]
+) -> tuple[str, list[dict[str, object]]]:
+    """Per dataset and fault: AC@1 / AC@3 of each method (text, and the same as rows)."""
+    groups: dict[tuple[str, str, str], list[int | None]] = defaultdict(list)
+    for o in outcomes:
+        groups[(o.dataset, o.fault or "-", o.method)].append(o.service_rank)
+    lines = [f"{'dataset':<18} {'fault':<13}  " + "  ".join(f"{m:>16}" for m in methods)]
+    rows: list[dict[str, object]] = []
+    for dataset in datasets:
+        for fault in FAULTS:
+            cells = []
+            for method in methods:
+                ranks = groups.get((dataset, fault, method))
+                if not ranks:
+                    cells.append("-")
+                    continue
+                ac1, ac3 = accuracy_at(ranks, 1), accuracy_at(ranks, 3)
+                cells.append(f"{ac1:.2f} / {ac3:.2f} ({len(ranks)})")
+                rows.append(
+                    {"dataset": dataset, "fault": fault, "method": method, "n": len(ranks),
+                     "ac1": ac1, "ac3": ac3}
+                )  # fmt: skip
+            if any(c != "-" for c in cells):
+                row = "  ".join(f"{c:>16}" for c in cells)
+                lines.append(f"{dataset:<18} {fault:<13}  {row}")
+    lines.append("cells: AC@1 / AC@3 (cases), service level, ties counted pessimistically")
+    return "\n".join(lines), rows
+
+
+def outcome_rows(outcomes: list[CaseOutcome]) -> list[dict[str, object]]:
+    return [
+        {
+            "dataset": o.dataset,
+            "case": o.case_id,
+            "method": o.method,
+            "truth": o.truth,
+            "fault": o.fault,
+            "service_rank": o.service_rank,
+            "top": list(o.top),
+            "seconds": o.seconds,
+            "error": o.error,
+        }
+        for o in outcomes
+    ]
+
+
 def score(out: Path, stacks: list[str], methods: list[str], seed: int) -> dict[str, object]:
     datasets = [LiveCases(out / s) for s in stacks if (out / s / "history.csv").exists()]
     rows, outcomes = run_bench(datasets, methods, seed=seed, progress=True)
     print(format_table(rows))
-    # Per stack, fault family and fault: AC@1 / AC@3 of each method.
     print()
-    groups: dict[tuple[str, str, str], list] = defaultdict(list)
-    for o in outcomes:
-        groups[(o.dataset, o.fault or "-", o.method)].append(o.service_rank)
-    print(f"{'stack':<18} {'fault':<13} {'n':>3}  " + "  ".join(f"{m:>14}" for m in methods))
-    per_fault = []
-    for dataset in datasets:
-        for fault in FAULTS:
-            cells = []
-            n = 0
-            for method in methods:
-                ranks = groups.get((dataset.name, fault, method))
-                if not ranks:
-                    break
-                n = len(ranks)
-                ac1, ac3 = accuracy_at(ranks, 1), accuracy_at(ranks, 3)
-                cells.append(f"{ac1:.2f} / {ac3:.2f}")
-                per_fault.append(
-                    {
-                        "stack": dataset.name,
-                        "fault": fault,
-                        "method": method,
-                        "n": n,
-                        "ac1": ac1,
-                        "ac3": ac3,
-                    }
-                )
-            if cells:
-                row = "  ".join(f"{c:>14}" for c in cells)
-                print(f"{dataset.name:<18} {fault:<13} {n:>3}  {row}")
-    print("\ncells: AC@1 / AC@3 (service level, ties pessimistic)")
+    text, per_fault = fault_table(outcomes, methods, [d.name for d in datasets])
+    print(text)
     return {
         "results": [r.to_json() for r in rows],
         "per_fault": per_fault,
-        "cases": [
-            {
-                "dataset": o.dataset,
-                "case": o.case_id,
-                "method": o.method,
-                "truth": o.truth,
-                "fault": o.fault,
-                "service_rank": o.service_rank,
-                "top": list(o.top),
-                "seconds": o.seconds,
-                "error": o.error,
-            }
-            for o in outcomes
-        ],
+        "cases": outcome_rows(outcomes),
     }
 
 
