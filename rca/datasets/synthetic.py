@@ -274,6 +274,11 @@ class Synthetic:
 
 DURATION = REQUEST_DURATION
 _TIMEOUT_HOLD_SECONDS = 10.0  # how long a service holds a dropped request (services.app)
+# Per request and service: the HTTP framework and client's own time (measured on the live
+# stacks: a hop adds about 3 ms in these Python services).
+_HOP_MS = 3.0
+# A fog node sees a frame this much after its stamp besides the link (the HTTP exchange).
+_FRAME_OVERHEAD_SECONDS = 0.010
 
 
 @dataclass
@@ -397,7 +402,9 @@ class StackModel:
             else:
                 own += self._output_tokens() * self._tpot_ms(name)
         if service.link is not None:
-            own = service.link.base_ms
+            return max(service.link.base_ms, 0.05)
+        if service.routes:
+            own += _HOP_MS
         return max(own, 0.05)
 
     def _prompt_tokens(self) -> float:
@@ -744,7 +751,7 @@ class StackModel:
             topic = {"messaging.destination.name": f"/{robot}/camera"}
             sent = run.rate[robot] * self._frames_per_tick(robot)
             received = sent * (1 - loss) * out.noise(0.02)
-            age = spec.link.base_ms / 2000 + delay * out.noise(0.1)
+            age = (spec.link.base_ms / 2000 + _FRAME_OVERHEAD_SECONDS) * out.noise(0.08) + delay
             out.histogram(service, "ros2.message.age", age, received, topic)
             jitter = run.effects(robot).get("link_jitter", np.zeros(out.n))
             gaps = 1 / np.clip(sent * (1 - loss), 0.5, None)

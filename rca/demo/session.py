@@ -252,7 +252,8 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         breaches = _watch(lab, watcher, armed_at, options.detect_timeout_seconds)
         if breaches:
             first = breaches[0]
-            facing = [b for b in breaches if b.rule.user_facing] or breaches
+            # Symptoms are what users feel; saturation alerts name a suspect, not a symptom.
+            facing = [b for b in breaches if b.rule.user_facing]
             onset = first.onset
             alert_text = first.describe()
             symptoms = tuple(dict.fromkeys(b.rule.service for b in facing))
@@ -286,9 +287,9 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         if api is not None:
             breached = breaches[0] if breaches else None
             notification = grafana_notification(
-                alertname="SLOBreach" if breached else "FaultInjected",
-                service=symptoms[0] if symptoms else target,
-                summary=alert_text or f"{fault} injected at {target}",
+                alertname="SLOBreach" if breached else "IncidentOpened",
+                service=symptoms[0] if symptoms else stack.slos[0].service,
+                summary=alert_text or "no SLO breach: incident opened at the injection time",
                 onset=onset,
                 method=options.method,
                 fingerprint=uuid.uuid4().hex[:16],
