@@ -10,9 +10,9 @@ echo "== rca demo"
 .venv/bin/rca demo --json out/demo/last.json
 echo
 echo "== rca bench: synthetic incidents"
-.venv/bin/rca bench --dataset synthetic --limit 20 --methods random,nsigma,baro,granger-pagerank
+.venv/bin/rca bench --dataset synthetic --limit 20 --methods random,nsigma,baro,granger-pagerank,run
 if .venv/bin/rca datasets | grep -q "^data root: /"; then
   echo
   echo "== rca bench: RCD Sock Shop (real faults)"
-  .venv/bin/rca bench --dataset rcd-sockshop --methods random,nsigma,baro
+  .venv/bin/rca bench --dataset rcd-sockshop --methods random,nsigma,baro,run
 fi

@@ -11,6 +11,7 @@ That file is the ground truth of a live run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -63,8 +64,12 @@ class Injector:
         self.token = Path(manifest["token_file"]).read_text().strip()
         self.log_path = Path(manifest["faults_log"])
         self.timeout_seconds = timeout_seconds
+        # Targets this injector put a fault on, so a teardown clears only those.
+        self.touched: set[str] = set()
 
-    def _request(self, method: str, target: str, path: str, body: Any = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, target: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         if target not in self.urls:
             raise InjectionError(f"no service {target!r} in {self.stack.name}")
         try:
@@ -73,7 +78,7 @@ class Injector:
                 f"{self.urls[target]}{path}",
                 json=body,
                 headers={"Authorization": f"Bearer {self.token}"},
-                timeout=self.timeout_seconds,
+                timeout=self.timeout_seconds if timeout is None else timeout,
             )
         except httpx.HTTPError as exc:
             raise InjectionError(f"{target}: {exc}") from exc
@@ -95,6 +100,7 @@ class Injector:
             )
         body = {"fault": fault, "params": self.stack.params(fault, params)}
         reply = self._request("POST", target, "/admin/faults", body)
+        self.touched.add(target)
         link = self.stack.services[target].link
         injection = Injection(
             stack=self.stack.name,
@@ -109,8 +115,8 @@ class Injector:
         self._log(injection.to_json())
         return injection
 
-    def clear(self, target: str) -> dict[str, Any]:
-        reply = self._request("DELETE", target, "/admin/faults")
+    def clear(self, target: str, timeout_seconds: float | None = None) -> dict[str, Any]:
+        reply = self._request("DELETE", target, "/admin/faults", timeout=timeout_seconds)
         record = {
             "event": "cleared",
             "stack": self.stack.name,
@@ -121,24 +127,12 @@ class Injector:
         self._log(record)
         return record
 
-    def clear_all(self) -> None:
-        """Clear every service's faults (best effort: a dead service is skipped); what was
-        active is logged as cleared."""
-        for target in self.urls:
-            try:
-                reply = self._request("DELETE", target, "/admin/faults")
-            except InjectionError:
-                continue
-            if reply.get("cleared"):
-                self._log(
-                    {
-                        "event": "cleared",
-                        "stack": self.stack.name,
-                        "target": target,
-                        "ids": [c["id"] for c in reply["cleared"]],
-                        "at_unix_ns": int(reply.get("at_unix_ns", time.time_ns())),
-                    }
-                )
+    def clear_touched(self, timeout_seconds: float = 3.0) -> None:
+        """Clear the faults of every target this injector touched: best effort with short
+        timeouts, as it runs on teardown, where a slow or dead service is skipped."""
+        for target in sorted(self.touched):
+            with contextlib.suppress(InjectionError):
+                self.clear(target, timeout_seconds)
 
     def active(self, target: str) -> list[dict[str, Any]]:
         return list(self._request("GET", target, "/admin/faults")["active"])

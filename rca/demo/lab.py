@@ -126,10 +126,11 @@ class LiveLab:
             alive = self.running.alive()
             if any(alive.values()):
                 with contextlib.suppress(Exception):
-                    self.injector.clear_all()
+                    self.injector.clear_touched()
         if self.running is not None:
             self.running.stop()
             self.running = None
+            self.progress("teardown: load and services stopped")
         self._stop_ingest.set()
         if self._ingest_thread is not None:
             self._ingest_thread.join(timeout=15)
@@ -137,6 +138,7 @@ class LiveLab:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+            self.progress("teardown: ingest and broker stopped")
 
     # -- telemetry ------------------------------------------------------------------------
 

@@ -298,8 +298,7 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             incident_id = api.alert(notification)
             clock.say(f"api: Grafana alert posted, incident {incident_id} opened")
         if not options.keep_running:
-            lab.stop()
-            clock.say("stack stopped (the window is in memory)")
+            lab.stop()  # the window and the history are already in memory
 
         clock.say(
             f"rca: {options.method} on {window.shape[1]} series x {len(window)} steps, "

@@ -1,0 +1,81 @@
+"""Markdown tables from ``rca bench --json`` files (the tables in ``bench/RESULTS.md``).
+
+.venv/bin/python bench/tables.py bench/accuracy/*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HEADER = (
+    "| dataset | method | cases | AC@1 | AC@3 | Avg@5 | s/case median | s/case p90 "
+    "| metric AC@1 | metric Avg@5 | errors |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_table(rows: list[dict]) -> str:
+    lines = [HEADER]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['method']} | {r['cases']} | {_num(r['ac1'])} "
+            f"| {_num(r['ac3'])} | {_num(r['avg5'])} | {_num(r['seconds_median'], 3)} "
+            f"| {_num(r['seconds_p90'], 3)} | {_num(r['metric_ac1'])} ({r['metric_cases']}) "
+            f"| {_num(r['metric_avg5'])} | {r['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def fault_table(rows: list[dict]) -> str:
+    """Service-level AC@1 / Avg@5 per fault type, one column per method."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cells: dict[tuple[str, str, int], dict[str, str]] = {}
+    for r in rows:
+        for fault, s in (r.get("by_fault") or {}).items():
+            key = (r["dataset"], fault, int(s["cases"]))
+            cells.setdefault(key, {})[r["method"]] = f"{_num(s['ac1'])} / {_num(s['avg5'])}"
+    if not cells:
+        return ""
+    lines = [
+        "| dataset | fault | cases | " + " | ".join(methods) + " |",
+        "|---|---|---|" + "---|" * len(methods),
+    ]
+    for (dataset, fault, n), by_method in cells.items():
+        row = " | ".join(by_method.get(m, "-") for m in methods)
+        lines.append(f"| {dataset} | {fault} | {n} | {row} |")
+    return "\n".join(lines)
+
+
+def edge_lines(rows: list[dict]) -> str:
+    return "\n".join(
+        f"- {r['dataset']} `{r['method']}`: edge precision {_num(r['edge_precision'])} "
+        f"(random guess {_num(r['edge_chance'])})"
+        for r in rows
+        if r.get("edge_precision") is not None
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args()
+    runs = [json.loads(p.read_text()) for p in args.files]
+    results = [r for run in runs for r in run["results"]]
+    holdout = [r for run in runs for r in run.get("holdout") or []]
+    sections = [("All cases", summary_table(results))]
+    if holdout:
+        sections.append(("Holdout (every case but the tuning fifth)", summary_table(holdout)))
+    sections += [
+        ("Per fault (service-level AC@1 / Avg@5)", fault_table(results)),
+        ("Learned graph against the true graph", edge_lines(results)),
+    ]
+    print("\n\n".join(f"**{title}**\n\n{body}" for title, body in sections if body))
+
+
+if __name__ == "__main__":
+    main()
