@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rca.causal.neural_granger import NeuralGrangerConfig
 from rca.methods.baro import BARO
 from rca.methods.base import RCAMethod
 from rca.methods.granger_pagerank import GrangerPageRank
@@ -61,6 +62,12 @@ def _run_randomgraph(seed: int = 0) -> RCAMethod:
 @METHODS.register("run-topology", "ablation: call graph and services only, no learning")
 def _run_topology(seed: int = 0) -> RCAMethod:
     return RUN(RUNConfig(graph="topology", seed=seed), name="run-topology")
+
+
+@METHODS.register("run-contrastive", "ablation: run with contrastive encoder pre-training")
+def _run_contrastive(seed: int = 0) -> RCAMethod:
+    granger = NeuralGrangerConfig(contrastive_pretraining=True)
+    return RUN(RUNConfig(granger=granger, seed=seed), name="run-contrastive")
 
 
 @METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
