@@ -353,7 +353,11 @@ class ServiceRuntime:
     def _received(self, publisher: str, stamp: float) -> None:
         """ROS 2 topic statistics of a received message: age and period."""
         now = time.time()
-        topic = {"messaging.destination.name": f"/{publisher}/camera"}
+        # service.peer.name: the series describes what this publisher (and its link) delivers.
+        topic = {
+            "messaging.destination.name": f"/{publisher}/camera",
+            "service.peer.name": publisher,
+        }
         self.telemetry.record("ros2.message.age", max(0.0, now - stamp), topic)
         previous = self.last_seen.get(publisher)
         if previous is not None:

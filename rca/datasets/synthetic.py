@@ -748,7 +748,7 @@ class StackModel:
             if spec.link is None or spec.link.peer != service:
                 continue
             delay, loss = self._link(out, run, robot)
-            topic = {"messaging.destination.name": f"/{robot}/camera"}
+            topic = {"messaging.destination.name": f"/{robot}/camera", "service.peer.name": robot}
             sent = run.rate[robot] * self._frames_per_tick(robot)
             received = sent * (1 - loss) * out.noise(0.02)
             age = (spec.link.base_ms / 2000 + _FRAME_OVERHEAD_SECONDS) * out.noise(0.08) + delay

@@ -37,7 +37,8 @@ from rca.causal.topology import graph_matrix, random_like, to_networkx, topology
 from rca.detect.robust import as_unit_interval, gather_evidence, impute_gaps, robust_spread
 from rca.methods.base import RCAMethod
 from rca.rank.anomaly_walk import anomaly_walk
-from rca.types import Alert, Evidence, RankedCause, RCAResult, service_of
+from rca.rank.peer_attribution import attributed_services
+from rca.types import Alert, Evidence, RankedCause, RCAResult
 from rca.window import Window
 
 GraphSource = Literal["learned", "none", "random", "topology", "oracle"]
@@ -144,11 +145,14 @@ class RUN(RCAMethod):
         )
         timings["rank"] = time.perf_counter() - started
 
-        services = pd.Series(share, index=names).groupby([service_of(n) for n in names]).sum()
+        owners = attributed_services(names, anomaly)
+        services = pd.Series(share, index=names).groupby(owners).sum()
         # Ties in the walk (e.g. nothing anomalous) fall back to the strongest series.
-        tiebreak = evidence.strength.groupby([service_of(n) for n in names]).max()
+        tiebreak = evidence.strength.groupby(owners).max()
         order = sorted(services.index, key=lambda s: (-services[s], -tiebreak[s], s))
-        causes = self._causes(names, order, share, evidence.strength, evidence.changed_at, weights)
+        causes = self._causes(
+            names, owners, order, share, evidence.strength, evidence.changed_at, weights
+        )
         result = RCAResult(
             self.name,
             causes,
@@ -214,18 +218,20 @@ class RUN(RCAMethod):
     @staticmethod
     def _causes(
         names: list[str],
+        owners: list[str],
         service_order: list[str],
         share: np.ndarray,
         strength: pd.Series,
         changed_at: pd.Series,
         weights: np.ndarray,
     ) -> list[RankedCause]:
-        """Series grouped by their service's rank, the most anomalous first within a service;
-        ``score`` is that order (higher first), the walk share is in the evidence."""
+        """Series grouped by the rank of the service they count for (``owners``), the most
+        anomalous first within a service; ``score`` is that order (higher first), the walk share
+        is in the evidence."""
         position = {service: k for k, service in enumerate(service_order)}
         order = sorted(
             range(len(names)),
-            key=lambda i: (position[service_of(names[i])], -strength.iloc[i], names[i]),
+            key=lambda i: (position[owners[i]], -strength.iloc[i], names[i]),
         )
         causes = []
         for rank, i in enumerate(order):
@@ -237,7 +243,7 @@ class RUN(RCAMethod):
             causes.append(
                 RankedCause(
                     series=names[i],
-                    service=service_of(names[i]),
+                    service=owners[i],
                     score=float(len(order) - rank),
                     evidence=Evidence(
                         anomaly=float(strength.iloc[i]),

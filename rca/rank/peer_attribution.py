@@ -1,0 +1,57 @@
+"""Which service a series' evidence points at, when the series is measured per peer.
+
+A receiver often reports one series per peer: a fog node's age of the frames each robot sends,
+a sidecar's latency towards each upstream (OpenTelemetry ``service.peer.name``). When only one
+peer's series turns anomalous while the receiver's same measurement of its other peers stays
+normal, the receiver itself is fine: the cause is that peer or the link to it, so the series
+counts for the peer. When several peers' series change together, the receiver is the common
+factor and keeps them. A series measured about a single peer says nothing either way and stays
+with the service that reports it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from rca.types import parse_series_name
+
+# OpenTelemetry attributes naming the service on the other side of a connection
+# (``peer.service`` is the deprecated spelling of ``service.peer.name``).
+PEER_KEYS = ("service.peer.name", "peer.service")
+
+
+def attributed_services(names: Sequence[str], anomaly: np.ndarray) -> list[str]:
+    """The service each series counts for: its own, or the peer its anomaly is confined to.
+
+    ``anomaly`` is each series' anomaly in ``[0, 1)`` (0: healthy).
+
+    >>> names = ["fog:age{service.peer.name=r1}", "fog:age{service.peer.name=r2}", "r1:cpu",
+    ...          "r2:cpu"]
+    >>> attributed_services(names, np.array([0.9, 0.0, 0.1, 0.0]))
+    ['r1', 'fog', 'r1', 'r2']
+    >>> attributed_services(names, np.array([0.9, 0.8, 0.0, 0.0]))
+    ['fog', 'fog', 'r1', 'r2']
+    """
+    keys = [parse_series_name(n) for n in names]
+    owners = [k.service for k in keys]
+    services = set(owners)
+    # (receiver, metric) -> peer -> series indices. Other attributes are left out of the key:
+    # they often name the peer again (a topic per publisher, a route per upstream).
+    groups: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, key in enumerate(keys):
+        attrs = dict(key.attrs)
+        peer = next((attrs[k] for k in PEER_KEYS if k in attrs), None)
+        if peer is None or peer == key.service or peer not in services:
+            continue
+        groups[(key.service, key.metric)][peer].append(i)
+    for by_peer in groups.values():
+        if len(by_peer) < 2:
+            continue
+        anomalous = [p for p, idx in by_peer.items() if anomaly[idx].max() > 0]
+        if len(anomalous) == 1:
+            for i in by_peer[anomalous[0]]:
+                owners[i] = anomalous[0]
+    return owners
