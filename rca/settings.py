@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     alert_after_seconds: float = 300.0
     alert_settle_seconds: float = 60.0
     history_seconds: float = 3600.0
+    # Who calls whom (a dependency CSV, or JSON with a "calls" list): the RCA's call-graph
+    # prior. Service-graph metrics in the window (traces_service_graph_request_total) are
+    # used with or without it.
+    call_graph: Path | None = None
     # With --no-ingest: the ingest workers' status endpoint (GET /window); every address the
     # host name resolves to is asked (a headless Service lists every worker).
     ingest_url: str | None = None

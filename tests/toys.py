@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -30,3 +31,29 @@ def toy_window(
             shift
         )
     return window, index[onset_row]
+
+
+def chain_incident(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Timestamp, nx.DiGraph]:
+    """frontend -> mid -> root calls; root's CPU steps up, latency propagates up the chain and
+    is loudest (relative to its noise) at the frontend."""
+    rows, onset_row = 300, 240
+    index = pd.date_range("2026-01-01", periods=rows, freq="5s", tz="UTC")
+    step = (np.arange(rows) >= onset_row).astype(float)
+    root_cpu = 30 + rng.normal(0, 5, rows) + 40 * step
+    root_lat = 10 + rng.normal(0, 4, rows) + 16 * step
+    # The callers add the root's extra latency to their own, much steadier, latency.
+    mid_lat = 14 + 16 * step + rng.normal(0, 0.2, rows)
+    front_lat = 12 + 16 * step + rng.normal(0, 0.2, rows)
+    window = pd.DataFrame(
+        {
+            "root:container.cpu.utilization": root_cpu,
+            "root:http.server.request.duration:p90": root_lat,
+            "mid:http.server.request.duration:p90": mid_lat,
+            "mid:container.cpu.utilization": 20 + rng.normal(0, 1, rows),
+            "frontend:http.server.request.duration:p90": front_lat,
+            "frontend:container.cpu.utilization": 40 + rng.normal(0, 1, rows),
+        },
+        index=index,
+    )
+    calls = nx.DiGraph([("frontend", "mid"), ("mid", "root")])
+    return window, index[onset_row], calls

@@ -16,6 +16,7 @@ from rca.api.deps import AuthConfig
 from rca.api.embedded_ingest import EmbeddedIngest
 from rca.api.middleware import BodyLimit
 from rca.api.routes import analyses, health, incidents, webhooks
+from rca.causal.call_graph import read_call_graph
 from rca.errors import RCAInputError
 from rca.grafana.writeback import GrafanaWriteBack
 from rca.incidents.service import AlertWindow, IncidentService, NotFound
@@ -80,6 +81,7 @@ def create_app(
             workers=settings.workers,
             processes=settings.worker_processes,
             history_seconds=settings.history_seconds,
+            call_graph=read_call_graph(settings.call_graph) if settings.call_graph else None,
         )
         service = IncidentService(
             store,

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
 import pandas as pd
 
 from rca.methods import make_method
@@ -32,6 +33,7 @@ class AnalysisJob:
     window: Window
     onset: pd.Timestamp
     history: Window | None = None
+    call_graph: nx.DiGraph | None = None
     symptoms: tuple[str, ...] = ()
     seed: int = 0
 
@@ -121,7 +123,7 @@ def analyse(job: AnalysisJob) -> AnalysisOutcome:
 
     method = make_method(job.method, seed=job.seed)
     started = time.perf_counter()
-    method.fit(job.history)
+    method.fit(job.history, call_graph=job.call_graph)
     fit_seconds = time.perf_counter() - started
     alert = Alert(services=job.symptoms) if job.symptoms else None
     result = method.rank(job.window, job.onset, alert=alert)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import networkx as nx
 import pandas as pd
 
 from rca.errors import RCAInputError
@@ -59,6 +60,7 @@ class AnalysisPool:
         workers: int = 2,
         processes: bool = True,
         history_seconds: float = 3600.0,
+        call_graph: nx.DiGraph | None = None,
         lease_seconds: float = 900.0,
         poll_seconds: float = 1.0,
         on_finished: Callable[[str], None] | None = None,
@@ -71,6 +73,7 @@ class AnalysisPool:
         self.workers = workers
         self.processes = processes
         self.history_seconds = history_seconds
+        self.call_graph = call_graph
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.on_finished = on_finished
@@ -237,6 +240,7 @@ class AnalysisPool:
             window=window,
             onset=onset,
             history=history,
+            call_graph=self.call_graph,
             symptoms=tuple(row.get("symptoms") or ()),
         )
         bounds = (

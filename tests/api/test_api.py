@@ -7,12 +7,15 @@ import json
 import re
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
-from api_harness import ALERT_SERVICE, TOKEN, Incident, fixture, grafana_alert, sign
+from api_harness import ALERT_SERVICE, TOKEN, Incident, fill_store, fixture, grafana_alert, sign
 from fastapi.testclient import TestClient
+from toys import chain_incident
 
 from rca.api.deps import get_service
+from rca.store.window_store import WindowStore
 
 
 def finished(client: TestClient, incident_id: str, timeout: float = 60.0) -> dict:
@@ -366,3 +369,26 @@ def test_without_a_window_source_analyses_fail_with_a_reason(make_client, incide
     body = client.post("/v1/rca", json=rca_body(incident)).json()
     failed = finished(client, body["id"])
     assert failed["status"] == "failed" and "RCA_INGEST_URL" in failed["error"]
+
+
+def test_a_configured_call_graph_reaches_the_analysis(make_client, tmp_path):
+    """frontend -> mid -> root: the quiet root is found only with the call graph."""
+    window, onset, _ = chain_incident(np.random.default_rng(7))
+    store = WindowStore(step_seconds=5.0, retention_seconds=7200.0)
+    fill_store(store, window)
+    body = {
+        "start": window.index[0].isoformat(),
+        "end": window.index[-1].isoformat(),
+        "onset": onset.isoformat(),
+        "method": "run-topology",
+    }
+    calls = tmp_path / "calls.csv"
+    calls.write_text("caller,callee\nfrontend,mid\nmid,root\n")
+    tops = []
+    for overrides in ({}, {"call_graph": calls}):
+        client = make_client(source=store, **overrides)
+        incident_id = client.post("/v1/rca", json=body).json()["id"]
+        done = finished(client, incident_id)
+        assert done["status"] == "done", done["error"]
+        tops.append(done["top_service"])
+    assert tops == ["frontend", "root"]
