@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
+
+import psutil
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,7 +50,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.set_defaults(func=cmd_demo)
 
 
+# Teardown after Ctrl-C normally takes a few seconds; past this, or on a second Ctrl-C, the
+# demo kills what it started and exits, wherever the interrupt landed.
+TEARDOWN_LIMIT_SECONDS = 45.0
+_interrupted = threading.Event()
+
+
+def _force_exit() -> None:
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    print("rca demo: teardown took too long; killed what it started", file=sys.stderr)
+    os._exit(130)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    if _interrupted.is_set():
+        _force_exit()
+    _interrupted.set()
+    watchdog = threading.Timer(TEARDOWN_LIMIT_SECONDS, _force_exit)
+    watchdog.daemon = True
+    watchdog.start()
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -71,13 +96,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     # SIGTERM tears down like Ctrl-C (the session's finally blocks stop every process).
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = run_demo(options)
     except KeyboardInterrupt:
         print("rca demo: interrupted; everything it started is stopped", file=sys.stderr)
         return 0 if options.keep_running else 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"rca demo: done in {outcome.seconds:.0f} s; incident folder {outcome.folder}")
     return 0

@@ -7,10 +7,12 @@ tansu 0.6.0 stores in memory only, so everything on it is lost when it stops.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import random
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -107,6 +109,13 @@ class TansuBroker:
         return int(self.process.returncode)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: Linux kills it when the thread that started it ends
+    (``PR_SET_PDEATHSIG``), so a killed demo or test leaves no broker behind. SIGKILL because
+    tansu ignores SIGTERM, and it keeps nothing on disk."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def start_broker(
     host: str = "127.0.0.1",
     port: int | None = None,
@@ -132,6 +141,7 @@ def start_broker(
             "--silent",
         ],
         stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     broker = TansuBroker(process, host, port)
     try:

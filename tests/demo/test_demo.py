@@ -98,7 +98,10 @@ def test_demo_end_to_end_on_real_processes(tmp_path):
 
 def test_ctrl_c_stops_every_process(tmp_path):
     command = [*RCA, "demo", "--stack", "sockshop", "--baseline", "60", "--out", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Output to a file, not a pipe: a leftover child holding a pipe would hang the reader.
+    log = tmp_path / "demo.out"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     seen: list[int] = []
     try:
         manifest = _wait_for(tmp_path, "*/run/run.json", process, 90)
@@ -109,20 +112,20 @@ def test_ctrl_c_stops_every_process(tmp_path):
         assert len(alive(seen)) >= 16  # 14 services, the load generator, the broker
         process.send_signal(signal.SIGINT)
         try:
-            output, _ = process.communicate(timeout=60)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
             raise AssertionError(
-                "still running 60 s after Ctrl-C:\n" + output.decode(errors="replace")[-3000:]
+                "still running 60 s after Ctrl-C:\n" + log.read_text(errors="replace")[-3000:]
             ) from None
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
         left = wait_gone(seen, 10)
         kill_all(seen)
-    assert process.returncode == 130, output.decode(errors="replace")[-3000:]
-    assert b"everything it started is stopped" in output
+    output = log.read_text(errors="replace")
+    assert process.returncode == 130, output[-3000:]
+    assert "everything it started is stopped" in output
     assert left == []
 
 
