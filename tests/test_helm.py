@@ -40,6 +40,8 @@ kubernetes_validate = pytest.importorskip(
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[helm]')")
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema comes with kubernetes-validate")
 
+from toys import SOCK_SHOP_CALLS  # noqa: E402
+
 from rca.transport.broker import free_port  # noqa: E402  (after the skips above)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -694,26 +696,9 @@ def test_grafana_follows_an_external_api_url_and_token_variable() -> None:
 # From the upstream application (microservices-demo/microservices-demo 9dff06f: README,
 # helm-chart values.yaml, manifests; front-end api/endpoints.js; orders OrdersController.java;
 # shipping RabbitMqConfiguration.java), as summarised in ../shared/reference/ecosystem.md §6.
-# Edges are connections, client -> server. front-end -> session-db is the front-end's Redis
-# session store (SESSION_REDIS); queue-master consumes from RabbitMQ, so it connects to it.
+# The call graph (client -> server connections) is tests/toys.py's SOCK_SHOP_CALLS, which the
+# demo stack's tests check too.
 
-REFERENCE_CALLS = {
-    ("front-end", "catalogue"),
-    ("front-end", "carts"),
-    ("front-end", "orders"),
-    ("front-end", "user"),
-    ("front-end", "session-db"),
-    ("orders", "user"),
-    ("orders", "carts"),
-    ("orders", "payment"),
-    ("orders", "shipping"),
-    ("orders", "orders-db"),
-    ("shipping", "rabbitmq"),
-    ("queue-master", "rabbitmq"),
-    ("carts", "carts-db"),
-    ("catalogue", "catalogue-db"),
-    ("user", "user-db"),
-}
 REFERENCE_IMAGES = {
     "front-end": "weaveworksdemos/front-end:0.3.12",
     "catalogue": "weaveworksdemos/catalogue:0.3.5",
@@ -788,7 +773,7 @@ def test_sockshop_calls_match_the_real_call_graph(case: str) -> None:
     docs = case_docs(case)
     topology = json.loads(one(docs, "ConfigMap", "sockshop-topology")["data"]["topology.json"])
     assert set(topology["services"]) == SOCKSHOP_SERVICES
-    assert {(c["source"], c["target"]) for c in topology["calls"]} == REFERENCE_CALLS
+    assert {(c["source"], c["target"]) for c in topology["calls"]} == SOCK_SHOP_CALLS
     annotated = {
         (name, callee)
         for name, d in sockshop_deployments(docs).items()
@@ -796,7 +781,7 @@ def test_sockshop_calls_match_the_real_call_graph(case: str) -> None:
             None, d["metadata"]["annotations"]["sockshop.rca.dev/calls"].split(",")
         )
     }
-    assert annotated == REFERENCE_CALLS
+    assert annotated == SOCK_SHOP_CALLS
 
 
 def test_network_policies_admit_exactly_the_real_callers() -> None:
@@ -826,7 +811,7 @@ def test_network_policies_admit_exactly_the_real_callers() -> None:
                 else:
                     assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "otelcol"
                     assert name in INSTRUMENTED
-    assert admitted == REFERENCE_CALLS
+    assert admitted == SOCK_SHOP_CALLS
     assert not [d for d in case_docs("sockshop-default") if d["kind"] == "NetworkPolicy"]
 
 

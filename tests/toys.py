@@ -10,6 +10,28 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The real Sock Shop call graph, client -> server (connections), from the upstream application
+# (microservices-demo 9dff06f: front-end api/endpoints.js, orders OrdersController.java, shipping
+# RabbitMqConfiguration.java) as summarised in ../shared/reference/ecosystem.md §6. front-end ->
+# session-db is the front-end's Redis session store; queue-master consumes from RabbitMQ.
+SOCK_SHOP_CALLS = {
+    ("front-end", "catalogue"),
+    ("front-end", "carts"),
+    ("front-end", "orders"),
+    ("front-end", "user"),
+    ("front-end", "session-db"),
+    ("orders", "user"),
+    ("orders", "carts"),
+    ("orders", "payment"),
+    ("orders", "shipping"),
+    ("orders", "orders-db"),
+    ("shipping", "rabbitmq"),
+    ("queue-master", "rabbitmq"),
+    ("carts", "carts-db"),
+    ("catalogue", "catalogue-db"),
+    ("user", "user-db"),
+}
+
 
 def toy_window(
     rng: np.random.Generator,

@@ -8,31 +8,11 @@ import networkx as nx
 import pytest
 import yaml
 from pydantic import ValidationError
+from toys import SOCK_SHOP_CALLS
 
 from services.stack import FAULTS, METRICS, STACKS_DIR, Stack, load_stack, stack_names
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# ../shared/reference/ecosystem.md §6, from the application's source (front-end
-# api/endpoints.js, orders OrdersController.java, shipping RabbitMqConfiguration.java): the
-# services each one opens connections to (client -> server).
-SOCK_SHOP_CALLS = {
-    ("front-end", "catalogue"),
-    ("front-end", "carts"),
-    ("front-end", "orders"),
-    ("front-end", "user"),
-    ("front-end", "session-db"),
-    ("orders", "user"),
-    ("orders", "carts"),
-    ("orders", "payment"),
-    ("orders", "shipping"),
-    ("orders", "orders-db"),
-    ("shipping", "rabbitmq"),
-    ("queue-master", "rabbitmq"),
-    ("carts", "carts-db"),
-    ("catalogue", "catalogue-db"),
-    ("user", "user-db"),
-}
 
 
 def test_the_three_stacks_are_described():
