@@ -22,12 +22,12 @@ from pathlib import Path
 from rca.transport.topics import ensure_topics
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -39,7 +39,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     (seen: a demo service failing with "address already in use" beside busy Kafka clients).
     Ports below that range are only ever taken by servers that ask for them.
     """
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     rng = random.SystemRandom()
     held: list[socket.socket] = []
     try:

@@ -45,6 +45,17 @@ def _wait_for(path_glob: Path, pattern: str, process: subprocess.Popen, timeout:
     raise AssertionError(f"no {pattern} after {timeout} s")
 
 
+def _started_pids(
+    folder: Path, pattern: str, process: subprocess.Popen, settle: float
+) -> list[int]:
+    """Once the stack's manifest exists and ``settle`` seconds passed (the load generator
+    starts right after it): every pid the manifest names and every descendant of ``process``."""
+    manifest = _wait_for(folder, pattern, process, 90)
+    time.sleep(settle)
+    pids = json.loads(manifest.read_text())["pids"].values()
+    return sorted({*pids, *_descendants(process.pid)})
+
+
 def test_demo_end_to_end_on_real_processes(tmp_path):
     out = tmp_path / "out"
     command = [
@@ -56,11 +67,7 @@ def test_demo_end_to_end_on_real_processes(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen: list[int] = []
     try:
-        manifest = _wait_for(out, "*/run/run.json", process, 90)
-        time.sleep(0.5)
-        seen = sorted(
-            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
-        )
+        seen = _started_pids(out, "*/run/run.json", process, 0.5)
         output, _ = process.communicate(timeout=200)
     finally:
         if process.poll() is None:
@@ -104,11 +111,7 @@ def test_ctrl_c_stops_every_process(tmp_path):
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     seen: list[int] = []
     try:
-        manifest = _wait_for(tmp_path, "*/run/run.json", process, 90)
-        time.sleep(1.0)  # the load generator starts right after the manifest
-        seen = sorted(
-            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
-        )
+        seen = _started_pids(tmp_path, "*/run/run.json", process, 1.0)
         assert len(alive(seen)) >= 16  # 14 services, the load generator, the broker
         process.send_signal(signal.SIGINT)
         try:
@@ -138,11 +141,7 @@ def test_a_killed_runner_leaves_no_service_behind(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen: list[int] = []
     try:
-        manifest = _wait_for(tmp_path, "run.json", process, 90)
-        time.sleep(1.0)
-        seen = sorted(
-            {*json.loads(manifest.read_text())["pids"].values(), *_descendants(process.pid)}
-        )
+        seen = _started_pids(tmp_path, "run.json", process, 1.0)
         assert len(alive(seen)) == 7  # 6 services and the load generator
         os.kill(process.pid, signal.SIGKILL)  # no chance to clean up: PR_SET_PDEATHSIG must
         process.wait(10)
