@@ -25,10 +25,15 @@ ENV PATH=/opt/rca/bin:$PATH
 # CPU torch first, from PyTorch's index only. The project install below then finds
 # torch==2.13.0 already satisfied and takes nothing from the default index for it.
 RUN pip install --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"
+# gcc builds the compiled OTLP decoder (rca/ingest/_otlp_wire.c); only the build stage has it.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN pip install . \
     && python -c "import torch, rca; assert torch.version.cuda is None, 'CUDA build of torch'" \
+    && python -c "from rca.ingest.otlp_decode import DECODER; assert DECODER == 'compiled'" \
     && ! pip list 2>/dev/null | grep -i '^nvidia-'
 
 FROM ${PYTHON_IMAGE}

@@ -9,7 +9,8 @@
 2. ``parse``: the raw protobuf parse rate of those records: ``FromString`` plus reading every
    data point's time and value (the least any Python consumer does).
 3. ``decode+store``: :func:`rca.ingest.otlp_decode.decode_record` and
-   :meth:`rca.store.window_store.WindowStore.write` on the same bytes, no Kafka.
+   :meth:`rca.store.window_store.WindowStore.write` on the same bytes, no Kafka; with the
+   compiled decoder (``rca.ingest._otlp_wire``) and, as the baseline, the pure Python one.
 4. ``end to end``: the records on a real tansu broker, consumed by one
    :class:`rca.ingest.kafka_source.KafkaIngest` (fetch, decode, store, commit); timed from the
    first stored batch to the last, so the group join is not counted.
@@ -36,7 +37,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from collectors.otlp_records import records_by_resource
 from rca.ingest.kafka_source import IngestConfig, KafkaIngest
-from rca.ingest.otlp_decode import DecodeState, Samples, decode_record
+from rca.ingest.otlp_decode import DECODER, DecodeState, Samples, decode_record
 from rca.ingest.service import tune_gc
 from rca.store.window_store import WindowStore
 from rca.transport.broker import running_broker
@@ -127,7 +128,7 @@ def from_string_rate(values: list[bytes], points: int) -> float:
     return points / (time.perf_counter() - started)
 
 
-def decode_store_rate(values: list[bytes], batch: int = 500) -> float:
+def decode_store_rate(values: list[bytes], compiled: bool = True, batch: int = 500) -> float:
     """Points per second of decode + store on the same bytes, in poll-sized batches."""
     store, state = WindowStore(1.0, 3600.0), DecodeState()
     started = time.perf_counter()
@@ -135,7 +136,7 @@ def decode_store_rate(values: list[bytes], batch: int = 500) -> float:
     for first in range(0, len(values), batch):
         samples = Samples()
         for value in values[first : first + batch]:
-            decode_record(value, state, samples)
+            decode_record(value, state, samples, compiled=compiled)
         store.write(samples.keys, samples.times_ns, samples.values)
         points += samples.points
     return points / (time.perf_counter() - started)
@@ -196,10 +197,12 @@ def main() -> int:
     # Best of --repeat interleaved runs: the machine is shared, and the best run is the one
     # least disturbed by others (both rates get the same chances).
     parse_points_per_s, points, points_per_s, from_string_points_per_s = 0.0, 0, 0.0, 0.0
+    python_points_per_s = 0.0
     for _ in range(args.repeat):
         rate, points = parse_rate(values)
         parse_points_per_s = max(parse_points_per_s, rate)
         points_per_s = max(points_per_s, decode_store_rate(values))
+        python_points_per_s = max(python_points_per_s, decode_store_rate(values, compiled=False))
         from_string_points_per_s = max(from_string_points_per_s, from_string_rate(values, points))
     kafka_points_per_s = end_to_end_rate(records, args.partitions)
     bytes_per_point = store_bytes_per_point()
@@ -211,13 +214,19 @@ def main() -> int:
         "kafka_points_per_s": round(kafka_points_per_s),
         "kafka_ratio": round(kafka_points_per_s / parse_points_per_s, 3),
         "from_string_points_per_s": round(from_string_points_per_s),
+        "decoder": DECODER,
+        "python_points_per_s": round(python_points_per_s),
         "records": len(records),
         "points": points,
     }
     print(f"records {len(records):,}, points {points:,} ({args.series} per record)")
     print(f"FromString only          {from_string_points_per_s:>12,.0f} points/s")
     print(f"raw protobuf parse       {parse_points_per_s:>12,.0f} points/s")
-    print(f"decode + store           {points_per_s:>12,.0f} points/s   ratio {result['ratio']}")
+    print(f"decode + store ({DECODER})  {points_per_s:>10,.0f} points/s   ratio {result['ratio']}")
+    print(
+        f"decode + store (python)    {python_points_per_s:>10,.0f} points/s   "
+        f"ratio {python_points_per_s / parse_points_per_s:.3f}"
+    )
     print(
         f"with Kafka (fetch, commit) {kafka_points_per_s:>10,.0f} points/s   "
         f"ratio {result['kafka_ratio']}"

@@ -6,7 +6,8 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+# The stamp covers what the install builds: the project file and the compiled OTLP decoder.
+stamp=.venv/.installed-$(cat pyproject.toml setup.py rca/ingest/_otlp_wire.c | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   echo "installing into .venv (first run takes a few minutes)..." >&2
   .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true

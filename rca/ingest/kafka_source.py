@@ -23,7 +23,13 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from rca.ingest.otlp_decode import DecodeState, MalformedRecord, Samples, decode_record
+from rca.ingest.otlp_decode import (
+    DECODER,
+    DecodeState,
+    MalformedRecord,
+    Samples,
+    decode_record,
+)
 from rca.store.window_store import WindowStore
 from rca.transport.offsets import TimeSeeker
 
@@ -65,6 +71,7 @@ class IngestHealth:
     assigned: list[str] = field(default_factory=list)
     lag: dict[str, int | None] = field(default_factory=dict)
     list_offsets_trusted: bool | None = None
+    decoder: str = DECODER  # "compiled", or "python" where the extension was not built
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Sum,
     SummaryDataPoint,
 )
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from rca.ingest.counters import NANOS, counter_rate
 from rca.ingest.histograms import (
@@ -48,6 +50,14 @@ from rca.ingest.histograms import (
     exponential_intervals,
     quantiles,
 )
+
+try:  # the compiled fast path (setup.py builds it; without a compiler, Python decodes all)
+    from rca.ingest import _otlp_wire as _wire
+except ImportError:
+    _wire = None
+if os.environ.get("RCA_OTLP_DECODER") == "python":
+    _wire = None
+DECODER = "python" if _wire is None else "compiled"
 
 Attrs = tuple[tuple[str, str], ...]
 Key = tuple[str, str, str | None, Attrs]
@@ -61,29 +71,39 @@ UNKNOWN_SERVICE = "unknown_service"
 MIN_SCALE, MAX_SCALE = -10, 20
 # Resource attributes that name the service when service.name does not (DESIGN.md, series key).
 SERVICE_FALLBACKS = ("k8s.deployment.name", "k8s.pod.name", "job")
+# Resources whose service is remembered; a fleet larger than this only costs re-parsing.
+_MAX_RESOURCES = 4096
 
 
 class MalformedRecord(ValueError):
     """A Kafka record that holds no usable OTLP metrics; the message is the reason."""
 
 
-@dataclass(slots=True)
-class Distribution:
-    """A cumulative histogram point as the next point of its series is differenced against."""
-
-    start_ns: int
-    time_ns: int
-    layout: object  # explicit bounds, or an exponential histogram's interval edges
-    counts: list[float]
-    total: float
+# A cumulative histogram point as the next point of its series is differenced against:
+# ``(start_ns, time_ns, layout, counts, sum)``, the layout being the explicit bounds or an
+# exponential histogram's interval edges. A plain tuple: the compiled decoder reads and writes
+# the same state.
+Distribution = tuple[int, int, object, list, float]
 
 
 @dataclass
 class DecodeState:
-    """The last cumulative point per series (counters and histograms)."""
+    """The last cumulative point per series (counters and histograms), and the service of
+    each resource seen (by its serialized bytes)."""
 
     counters: dict[Key, tuple[int, int, float]] = field(default_factory=dict)
     distributions: dict[Key, Distribution] = field(default_factory=dict)
+    services: dict[bytes, str] = field(default_factory=dict)
+
+    def service_of(self, resource: bytes) -> str:
+        """:func:`service_name` of a serialized ``Resource``, cached."""
+        service = self.services.get(resource)
+        if service is None:
+            if len(self.services) >= _MAX_RESOURCES:
+                self.services.clear()
+            service = service_name(Resource.FromString(resource).attributes)
+            self.services[resource] = service
+        return service
 
 
 @dataclass
@@ -166,14 +186,19 @@ def parse_record(value: bytes | None) -> ExportMetricsServiceRequest:
     return request
 
 
-def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
+def decode_record(
+    value: bytes | None, state: DecodeState, out: Samples, *, compiled: bool = True
+) -> int:
     """Append the samples of one record to ``out``; return its number of valid data points.
 
     Raises ``MalformedRecord`` for a record that does not parse, or that holds no valid data
     point (random bytes can parse as a request full of empty messages).
 
-    Gauges and non-monotonic sums, most points in practice, are decoded inline here: this loop
-    runs per point and a function call per metric costs as much as the point itself.
+    The protobuf runtime parses every record (it is the judge of what is malformed); the
+    samples of gauges, sums and explicit histograms then come from the compiled decoder when it
+    is built
+    (``compiled=False`` or ``RCA_OTLP_DECODER=python`` asks for the Python one: both give the
+    same samples, the tests compare them).
     """
     request = parse_record(value)
     invalid_before, points_before, problem_before = (
@@ -181,47 +206,72 @@ def decode_record(value: bytes | None, state: DecodeState, out: Samples) -> int:
         out.points,
         out.first_problem,
     )
-    add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
-    levels = 0
-    for resource_metrics in request.resource_metrics:
-        service = service_name(resource_metrics.resource.attributes)
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                name = metric.name
-                kind = metric.WhichOneof("data")
-                if not name:
-                    out.problem("a metric without a name")
-                    continue
-                if kind == "gauge":
-                    points = metric.gauge.data_points
-                elif kind == "sum":
-                    data = metric.sum
-                    if data.is_monotonic:
-                        _counter(service, name, data, state, out)
-                        continue
-                    points = data.data_points
-                else:
-                    _decode_aggregate(service, name, kind, metric, state, out)
-                    continue
-                for point in points:
-                    time_ns = point.time_unix_nano
-                    if not time_ns or point.flags & NO_RECORDED_VALUE:
-                        out.problem(f"{name}: a point without time or value")
-                        continue
-                    kvs = point.attributes
-                    add_key((service, name, None, _point_attributes(kvs) if kvs else ()))
-                    add_time(time_ns)
-                    # as_double and as_int are a oneof: the unset one reads 0, so `or` picks
-                    # the set one (0 when the value is 0 either way) without a WhichOneof.
-                    add_value(point.as_double or point.as_int)
-                    levels += 1
-    out.points += levels
+    appended = None
+    if compiled and _wire is not None:
+        appended = _wire.decode(
+            value,
+            state.counters,
+            state.distributions,
+            out.keys,
+            out.times_ns,
+            out.values,
+            state.service_of,
+            lambda service, raw: _decode_metric(service, Metric.FromString(raw), state, out),
+            lambda service, name, cumulative, raw: _explicit_histogram_point(
+                service, name, HistogramDataPoint.FromString(raw), cumulative, state, out
+            ),
+            counter_rate,
+        )
+    if appended is None:
+        for resource_metrics in request.resource_metrics:
+            service = service_name(resource_metrics.resource.attributes)
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    _decode_metric(service, metric, state, out)
+    else:
+        out.points += appended
     if out.points == points_before:
         reason = out.first_problem if out.first_problem != problem_before else None
         out.invalid_points = invalid_before
         out.first_problem = problem_before
         raise MalformedRecord(f"no valid data point ({reason or 'no data points'})")
     return out.points - points_before
+
+
+def _decode_metric(service: str, metric: Metric, state: DecodeState, out: Samples) -> None:
+    """Append the samples of one metric. Gauges and non-monotonic sums, most points in
+    practice, are decoded inline: a function call per point costs as much as the point."""
+    name = metric.name
+    kind = metric.WhichOneof("data")
+    if not name:
+        out.problem("a metric without a name")
+        return
+    if kind == "gauge":
+        points = metric.gauge.data_points
+    elif kind == "sum":
+        data = metric.sum
+        if data.is_monotonic:
+            _counter(service, name, data, state, out)
+            return
+        points = data.data_points
+    else:
+        _decode_aggregate(service, name, kind, metric, state, out)
+        return
+    add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
+    levels = 0
+    for point in points:
+        time_ns = point.time_unix_nano
+        if not time_ns or point.flags & NO_RECORDED_VALUE:
+            out.problem(f"{name}: a point without time or value")
+            continue
+        kvs = point.attributes
+        add_key((service, name, None, _point_attributes(kvs) if kvs else ()))
+        add_time(time_ns)
+        # as_double and as_int are a oneof: the unset one reads 0, so `or` picks the set one
+        # (0 when the value is 0 either way) without a WhichOneof.
+        add_value(point.as_double or point.as_int)
+        levels += 1
+    out.points += levels
 
 
 def _decode_aggregate(
@@ -281,23 +331,34 @@ def _explicit_histograms(
 ) -> None:
     cumulative = data.aggregation_temporality == CUMULATIVE
     for point in data.data_points:
-        time_ns = point.time_unix_nano
-        bounds, counts = list(point.explicit_bounds), list(point.bucket_counts)
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
-            continue
-        if counts and len(counts) != len(bounds) + 1:
-            out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
-            continue
-        attrs = _point_attributes(point.attributes) if point.attributes else ()
-        out.points += 1
-        interval = _interval((service, name, None, attrs), point, bounds, counts, cumulative, state)
-        if interval is not None:
-            counts, total, span_start = interval
-            low = point.min if point.HasField("min") else None
-            high = point.max if point.HasField("max") else None
-            distribution = explicit_intervals(bounds, counts, low, high)
-            _distribution_stats(service, name, attrs, time_ns, span_start, distribution, total, out)
+        _explicit_histogram_point(service, name, point, cumulative, state, out)
+
+
+def _explicit_histogram_point(
+    service: str,
+    name: str,
+    point: HistogramDataPoint,
+    cumulative: bool,
+    state: DecodeState,
+    out: Samples,
+) -> None:
+    time_ns = point.time_unix_nano
+    bounds, counts = list(point.explicit_bounds), list(point.bucket_counts)
+    if not time_ns or point.flags & NO_RECORDED_VALUE:
+        out.problem(f"{name}: a point without time or value")
+        return
+    if counts and len(counts) != len(bounds) + 1:
+        out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
+        return
+    attrs = _point_attributes(point.attributes) if point.attributes else ()
+    out.points += 1
+    interval = _interval((service, name, None, attrs), point, bounds, counts, cumulative, state)
+    if interval is not None:
+        counts, total, span_start = interval
+        low = point.min if point.HasField("min") else None
+        high = point.max if point.HasField("max") else None
+        distribution = explicit_intervals(bounds, counts, low, high)
+        _distribution_stats(service, name, attrs, time_ns, span_start, distribution, total, out)
 
 
 def _exponential_histograms(
@@ -347,17 +408,15 @@ def _interval(
     if not cumulative:
         return counts, total, start_ns
     previous = state.distributions.get(key)
-    if previous is not None and time_ns <= previous.time_ns:
+    if previous is not None and time_ns <= previous[1]:
         return None
-    state.distributions[key] = Distribution(start_ns, time_ns, layout, counts, total)
-    if (
-        previous is not None
-        and (start_ns == 0 or start_ns == previous.start_ns)
-        and layout == previous.layout
-    ):
-        delta = list(map(operator.sub, counts, previous.counts))
-        if not delta or min(delta) >= 0:
-            return delta, total - previous.total, previous.time_ns
+    state.distributions[key] = (start_ns, time_ns, layout, counts, total)
+    if previous is not None:
+        previous_start, previous_time, previous_layout, previous_counts, previous_total = previous
+        if (start_ns == 0 or start_ns == previous_start) and layout == previous_layout:
+            delta = list(map(operator.sub, counts, previous_counts))
+            if not delta or min(delta) >= 0:
+                return delta, total - previous_total, previous_time
     return counts, total, start_ns
 
 

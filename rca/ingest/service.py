@@ -50,7 +50,7 @@ def run_ingest(
     host, port = server.server_address[:2]
     print(
         f"rca ingest: {config.topic} on {config.bootstrap} in group {config.group}; "
-        f"status on http://{host}:{port}/health",
+        f"{ingest.health.decoder} OTLP decoder; status on http://{host}:{port}/health",
         flush=True,
     )
     try:
