@@ -220,6 +220,31 @@ def test_two_series_gaps_and_constants_give_a_result(rng):
     assert result.services()[0][0] == "s0" and result.dropped == ("flat:m",)
 
 
+def test_an_event_rate_that_appears_with_the_fault_counts_from_zero(rng):
+    from rca.detect.robust import gather_evidence
+
+    index = pd.date_range("2026-01-01", periods=40, freq="1s", tz="UTC")
+    onset = index[30]
+    ok = "db:http.server.request.duration:rate{http.response.status_code=200}"
+    failed = "db:http.server.request.duration:rate{http.response.status_code=500}"
+    lonely = "cache:cache.evictions:rate"
+    window = pd.DataFrame(
+        {
+            ok: 10.0 + rng.normal(0, 0.2, 40),
+            failed: np.where(index >= index[32], 5.0, np.nan),  # first report 2 s after onset
+            lonely: np.where(index >= onset, 3.0, np.nan),
+            "db:new.gauge": np.where(index >= onset, 1.0, np.nan),
+        },
+        index=index,
+    )
+    evidence = gather_evidence(window, onset, relative_floor=0.05, persist=2)
+    # 5 failures/s beside ~10 good ones: the relative floor of that traffic (0.5/s) is the unit.
+    assert evidence.strength[failed] == pytest.approx(5.0 / (0.05 * window[ok][:30].median()))
+    assert evidence.z[failed].iloc[:32].eq(0.0).all()  # nothing counted before the first report
+    assert evidence.strength[lonely] == pytest.approx(3.0)  # no traffic beside it: 1 event/step
+    assert evidence.dropped == ("db:new.gauge",)  # a level that appears is still unknown before
+
+
 def test_too_short_a_pre_onset_period_is_a_clear_error(rng):
     window, _ = noisy_window(rng, 4)
     with pytest.raises(RCAInputError, match="before the onset"):

@@ -2,7 +2,11 @@
 
 Contract: the input is a window (see :mod:`rca.window`) and the onset the alert gives; the
 output is per-series evidence, higher = more anomalous, never NaN for a kept series. Series
-that are empty, or constant before or after the onset, are dropped and reported, not scored.
+that are empty, or constant before or after the onset, are dropped and reported, not scored,
+with one exception: an event rate (stat ``rate``) first reported after the onset. OpenTelemetry
+SDKs create a counter's attribute set at its first event, so a ``status_code=500`` series that
+appears with the fault counted nothing before it: its rate was 0, and its appearance is the
+strongest sign of an error fault.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pandas as pd
 
 from rca.detect.scaling import drop_flat
 from rca.errors import RCAInputError
+from rca.types import parse_series_name
 from rca.window import Window
 
 # 1.4826 * MAD and IQR / 1.349 estimate the standard deviation of normal data.
@@ -70,6 +75,46 @@ def sustained(abs_z: pd.DataFrame, persist: int) -> pd.DataFrame:
     return abs_z[::-1].rolling(persist, min_periods=1).min()[::-1]
 
 
+def _rate_family(name: str) -> tuple[str, str] | None:
+    """``(service, metric)`` of an event-rate series name; ``None`` for any other series."""
+    try:
+        key = parse_series_name(name)
+    except ValueError:
+        return None
+    return (key.service, key.metric) if key.stat == "rate" else None
+
+
+def appeared_rates(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
+    """Event-rate series with no value before the onset and a non-zero one after it."""
+    empty_before = before.columns[before.isna().all().to_numpy()]
+    return [
+        str(c)
+        for c in empty_before
+        if _rate_family(str(c)) is not None and (after[c].abs() > 0).any()
+    ]
+
+
+def appeared_spread(
+    appeared: list[str], before: pd.DataFrame, relative_floor: float, step_seconds: float
+) -> pd.Series:
+    """The scale of a rate that was 0: ``relative_floor`` times the pre-onset rate of the same
+    metric at the same service under its other attributes (the traffic the new series is a
+    share of, e.g. the ``status_code=200`` requests beside a new ``500`` series), so 5 % of the
+    traffic failing is one unit; one event per step where the service had no such traffic."""
+    traffic: dict[tuple[str, str], float] = {}
+    for column in before.columns:
+        family = _rate_family(str(column))
+        if family is not None and str(column) not in appeared:
+            median = before[column].median()
+            if median == median:  # not NaN
+                traffic[family] = traffic.get(family, 0.0) + abs(float(median))
+    spread = {}
+    for name in appeared:
+        share = relative_floor * traffic.get(_rate_family(name), 0.0)  # type: ignore[arg-type]
+        spread[name] = share if share > 0 else 1.0 / step_seconds
+    return pd.Series(spread, dtype=float)
+
+
 def gather_evidence(
     window: Window,
     onset: pd.Timestamp,
@@ -81,18 +126,30 @@ def gather_evidence(
     lookback_steps: int = 2,
 ) -> Evidence:
     """Robust z-scores against the pre-onset rows, sustained strength and change times."""
+    before = window.loc[window.index < onset]
+    after = window.loc[window.index >= onset]
+    appeared = appeared_rates(before, after)
+    if appeared:
+        # Nothing was counted before the first report: 0, on both sides of the onset.
+        before, after = before.copy(), after.copy()
+        before[appeared] = 0.0
+        after[appeared] = after[appeared].where(after[appeared].notna().cumsum() > 0, 0.0)
     # Each side is imputed on its own: a value after the onset must not fill a gap before it.
-    before = impute_gaps(window.loc[window.index < onset], max_gap_steps)
-    after = impute_gaps(window.loc[window.index >= onset], max_gap_steps)
+    before = impute_gaps(before, max_gap_steps)
+    after = impute_gaps(after, max_gap_steps)
     filled = pd.concat([before, after])
     if len(before) < 2:
         raise RCAInputError(
             f"only {len(before)} row(s) before the onset: need at least 2 to know what is normal"
         )
-    kept, dropped = drop_flat(before, after)
+    kept, dropped = drop_flat(before.drop(columns=appeared), after.drop(columns=appeared))
+    kept += appeared
     if not kept:
         raise RCAInputError("every series is empty or constant on one side of the onset")
     center, spread = robust_spread(before[kept], relative_floor)
+    if appeared:
+        step_seconds = (after.index[0] - before.index[-1]).total_seconds()
+        spread[appeared] = appeared_spread(appeared, before, relative_floor, step_seconds)
     z = (filled[kept] - center) / spread
     hold = sustained(z.abs(), min(persist, len(after)))
     strength = hold.loc[hold.index >= onset].max().fillna(0.0)
