@@ -546,6 +546,7 @@ typedef struct {
     uint64_t start_ns, time_ns;
     double sum, min, max;
     int has_min, has_max;
+    uint64_t bound_bits[MAX_BUCKETS]; /* as on the wire */
     double bounds[MAX_BUCKETS];
     uint64_t counts[MAX_BUCKETS + 1];
     int n_bounds, n_counts;
@@ -596,7 +597,7 @@ static int scan_histogram_point(Buf point, HistogramPoint *out) {
                     return UNUSUAL;
                 break;
             case 7:
-                if (read_repeated64(&point, wire_type, (uint64_t *)out->bounds, &out->n_bounds,
+                if (read_repeated64(&point, wire_type, out->bound_bits, &out->n_bounds,
                                     MAX_BUCKETS) != OK)
                     return UNUSUAL;
                 break;
@@ -620,8 +621,10 @@ static int scan_histogram_point(Buf point, HistogramPoint *out) {
         total += out->counts[i];
         if (total >= (uint64_t)EXACT_INT_LIMIT) return UNUSUAL;
     }
-    for (int i = 0; i < out->n_bounds; i++)
+    for (int i = 0; i < out->n_bounds; i++) {
+        out->bounds[i] = as_double(out->bound_bits[i]);
         if (out->bounds[i] != out->bounds[i]) return UNUSUAL;
+    }
     for (int i = 0; i < out->attrs.n_attributes; i++) {
         Buf key;
         Scalar value;
@@ -677,23 +680,15 @@ static int read_previous(PyObject *previous, const HistogramPoint *point, Previo
     return OK;
 }
 
-static PyObject *float_list(const double *values, int n) {
-    PyObject *list = PyList_New(n);
-    for (int i = 0; list && i < n; i++) {
-        PyObject *item = PyFloat_FromDouble(values[i]);
-        if (!item) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, i, item);
-    }
-    return list;
-}
+static PyObject *float_of(uint64_t bits) { return PyFloat_FromDouble(as_double(bits)); }
 
-static PyObject *int_list(const uint64_t *values, int n) {
+static PyObject *int_of(uint64_t bits) { return PyLong_FromUnsignedLongLong(bits); }
+
+/* A list of n 8-byte wire values, each made a Python object by ``make``. */
+static PyObject *list_of(const uint64_t *values, int n, PyObject *(*make)(uint64_t)) {
     PyObject *list = PyList_New(n);
     for (int i = 0; list && i < n; i++) {
-        PyObject *item = PyLong_FromUnsignedLongLong(values[i]);
+        PyObject *item = make(values[i]);
         if (!item) {
             Py_CLEAR(list);
             break;
@@ -747,9 +742,10 @@ static int emit_histogram_point(Context *ctx, PyObject *service, PyObject *name,
     for (int i = 0; i < point->n_counts; i++) counts_in[i] = (double)point->counts[i];
     result = -1;
     if (cumulative) {
-        layout = has_previous && previous.same_layout ? Py_NewRef(previous.layout)
-                                                      : float_list(point->bounds, point->n_bounds);
-        counts = layout ? int_list(point->counts, point->n_counts) : NULL;
+        layout = has_previous && previous.same_layout
+                     ? Py_NewRef(previous.layout)
+                     : list_of(point->bound_bits, point->n_bounds, float_of);
+        counts = layout ? list_of(point->counts, point->n_counts, int_of) : NULL;
         start = counts ? PyLong_FromUnsignedLongLong(point->start_ns) : NULL;
         time = start ? PyLong_FromUnsignedLongLong(point->time_ns) : NULL;
         total = time ? PyFloat_FromDouble(point->sum) : NULL;
