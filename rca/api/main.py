@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def _writeback_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable[[str], None]:
+    """After an analysis: post its annotation (and patch it at once when the alert resolved
+    while it was being posted)."""
+
     def after(incident_id: str) -> None:
         row = store.get(incident_id, with_result=True)
         if row is None or row["status"] != "done":
@@ -40,6 +44,26 @@ def _writeback_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable
             store.set_writeback(incident_id, None, f"{type(exc).__name__}: {exc}"[:2000])
             return
         store.set_writeback(incident_id, annotation_id, None)
+        if row["state"] != "resolved":
+            _resolved_hook(store, grafana)(incident_id)
+
+    return after
+
+
+def _resolved_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable[[str], None]:
+    """After an alert resolved: patch the incident's annotation, if it has one yet (one posted
+    later is written resolved)."""
+
+    def after(incident_id: str) -> None:
+        row = store.get(incident_id, with_result=True)
+        if row is None or row["state"] != "resolved" or row["annotation_id"] is None:
+            return
+        try:
+            grafana.update(row)
+        except Exception as exc:  # recorded on the incident, as a failed post is
+            log.warning("Grafana annotation update for %s failed: %s", incident_id, exc)
+            error = f"update: {type(exc).__name__}: {exc}"[:2000]
+            store.set_writeback(incident_id, row["annotation_id"], error)
 
     return after
 
@@ -97,6 +121,7 @@ def create_app(
             report_key=token.encode() if token else None,
             ready_checks=ready_checks,
         )
+        updates: ThreadPoolExecutor | None = None
         if settings.grafana_url and settings.grafana_token:
             base = (public_url or settings.public_url or "").rstrip("/")
 
@@ -112,12 +137,18 @@ def create_app(
                 report_url=report_url,
             )
             pool.on_finished = _writeback_hook(store, grafana)
+            # Off the webhook's request: Grafana may be slow or down.
+            updates = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grafana-update")
+            resolved = _resolved_hook(store, grafana)
+            service.on_resolved = lambda incident_id: updates.submit(resolved, incident_id)
         app.state.service = service
         pool.start()
         try:
             yield
         finally:
             pool.stop()
+            if updates is not None:
+                updates.shutdown(wait=True)
             if ingest is not None:
                 ingest.stop()
             store.close()

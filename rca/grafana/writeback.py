@@ -3,7 +3,8 @@
 On the alert's dashboard and panel when the alert said which (Grafana alerts linked to a panel),
 else org-wide, found by its tags. Tags: ``rca`` and the top services. Text: the top causes and a
 link to the report. Times are epoch milliseconds: from the onset to the end of the analysed
-window.
+window. When the alert resolves, the same annotation is patched (``PATCH
+/api/annotations/{id}``): its region then ends when the alert did, tagged ``resolved``.
 """
 
 from __future__ import annotations
@@ -70,11 +71,20 @@ def annotation_for(incident: dict[str, Any], report_url: str | None) -> Annotati
     if report_url:
         lines.append(f'<a href="{html.escape(report_url)}">report</a>')
     tags = ["rca"] + [entry["service"] for entry in services]
+    time_end_ms = max(_millis(end), _millis(onset))
+    if incident.get("state") == "resolved":
+        tags.append("resolved")
+        ends_at = incident.get("ends_at")
+        if ends_at is None:
+            lines.append("resolved")
+        else:
+            lines.append(f"resolved at {ends_at.isoformat(timespec='seconds')}")
+            time_end_ms = max(time_end_ms, _millis(ends_at))
     return Annotation(
         dashboard_uid=incident.get("dashboard_uid"),
         panel_id=incident.get("panel_id") if incident.get("dashboard_uid") else None,
         time_ms=_millis(onset),
-        time_end_ms=max(_millis(end), _millis(onset)),
+        time_end_ms=time_end_ms,
         tags=list(dict.fromkeys(tags)),
         text="<br>".join(lines),
     )
@@ -98,14 +108,29 @@ class GrafanaWriteBack:
         self.report_url = report_url
         self.timeout = timeout
 
+    def _note(self, incident: dict[str, Any]) -> Annotation:
+        report = self.report_url(incident["id"]) if self.report_url else None
+        return annotation_for(incident, report)
+
+    def _grafana(self, incident: dict[str, Any]) -> GrafanaApi:
+        return connect(self.url, self.token, incident.get("org_id") or self.org_id, self.timeout)
+
+    def update(self, incident: dict[str, Any]) -> None:
+        """Patch the incident's annotation (``annotation_id``) to what it says now: end time,
+        tags and text (after the alert resolved). Raises ``grafana_client`` errors."""
+        note = self._note(incident)
+        # grafana-client's partial_update_annotation sends "tags": [] and "time": null for what
+        # it is not given, and Grafana's PATCH replaces the tags with an empty list.
+        self._grafana(incident).client.PATCH(
+            f"/annotations/{int(incident['annotation_id'])}",
+            json={"timeEnd": note.time_end_ms, "tags": note.tags, "text": note.text},
+        )
+
     def annotate(self, incident: dict[str, Any]) -> int | None:
         """Post the annotation of a finished incident; returns Grafana's annotation id.
         Raises ``grafana_client`` errors (the caller records them)."""
-        note = annotation_for(
-            incident, self.report_url(incident["id"]) if self.report_url else None
-        )
-        grafana = connect(self.url, self.token, incident.get("org_id") or self.org_id, self.timeout)
-        reply = grafana.annotations.add_annotation(
+        note = self._note(incident)
+        reply = self._grafana(incident).annotations.add_annotation(
             dashboard_uid=note.dashboard_uid,
             panel_id=note.panel_id,
             time_from=note.time_ms,

@@ -83,6 +83,8 @@ class IncidentService:
         self.alert_window = alert_window or AlertWindow()
         self.report_key = report_key
         self.ready_checks = dict(ready_checks or {})
+        # Called with the id of an incident whose alert resolved (Grafana write-back).
+        self.on_resolved: Callable[[str], object] | None = None
 
     # -- opening --------------------------------------------------------------------------
 
@@ -151,6 +153,8 @@ class IncidentService:
         if event.status == "resolved":
             found = self.store.resolve(event.dedupe_key, event.ends_at)
             action = "resolved" if found else "ignored"
+            if found and self.on_resolved is not None:
+                self.on_resolved(found)
             return AlertOutcome(found, event.fingerprint, event.status, action)
         window = self.alert_window
         onset = event.onset

@@ -9,7 +9,7 @@ so that tests assert exactly what was sent:
 - ``GET /api/datasources/uid/{uid}``, ``POST /api/datasources``, ``PUT /api/datasources/uid/{uid}``
 - ``POST /api/dashboards/db``
 - ``GET /api/v1/provisioning/contact-points``, ``POST`` it, ``PUT .../contact-points/{uid}``
-- ``POST /api/annotations``
+- ``POST /api/annotations``, ``PATCH /api/annotations/{id}``
 
 Anything else answers 404 (and is recorded, so an unexpected call fails the assertions).
 """
@@ -90,6 +90,11 @@ class FakeGrafana:
             case ("POST", "api", "annotations"):
                 self.annotations.append(body)
                 return 200, {"message": "Annotation added", "id": len(self.annotations)}
+            case ("PATCH", "api", "annotations", number) if number.isdigit():
+                if not 1 <= int(number) <= len(self.annotations):
+                    return 404, _nf("annotation")
+                self.annotations[int(number) - 1].update(body)
+                return 200, {"message": "Annotation patched"}
         return 404, _nf("route")
 
 
@@ -121,7 +126,7 @@ def start(fake: FakeGrafana) -> tuple[ThreadingHTTPServer, str]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""

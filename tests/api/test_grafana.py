@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from api_harness import TOKEN, grafana_alert
 from grafana_fake import FakeGrafana, start
@@ -64,6 +65,29 @@ def test_a_finished_alert_analysis_is_annotated_on_its_panel(make_client, grafan
     assert note["tags"] == ["rca", *top] and top[0] == incident.truth
     report = f"http://rca.example:8080/v1/incidents/{body['id']}/report?key="
     assert report in note["text"] and f"1. {incident.truth}" in note["text"]
+
+
+def test_a_resolved_alert_patches_its_annotation(make_client, grafana, incident):
+    fake, url = grafana
+    client = make_client(grafana_url=url, grafana_token=GRAFANA_TOKEN)
+    opened = client.post("/v1/alerts/grafana", json=grafana_alert(incident.onset)).json()
+    body = finished(client, opened["data"][0]["id"])
+    resolved_at = incident.end + pd.Timedelta(minutes=5)
+    resolved = grafana_alert(incident.onset, status="resolved", endsAt=resolved_at.isoformat())
+    resolved["status"] = "resolved"
+    closed = client.post("/v1/alerts/grafana", json=resolved).json()
+    assert closed["data"][0]["action"] == "resolved"
+    deadline = time.monotonic() + 10
+    while len(fake.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.calls() == [("POST", "/api/annotations"), ("PATCH", "/api/annotations/1")]
+    patch = fake.requests[1].body
+    assert set(patch) == {"timeEnd", "tags", "text"}  # time, dashboard and panel stay
+    assert patch["timeEnd"] == int(resolved_at.timestamp() * 1000)
+    top = [entry["service"] for entry in body["top"]]
+    assert patch["tags"] == ["rca", *top, "resolved"]
+    assert "resolved at " in patch["text"] and f"1. {incident.truth}" in patch["text"]
+    assert client.get(f"/v1/incidents/{body['id']}").json()["writeback_error"] is None
 
 
 def test_a_rest_analysis_is_annotated_org_wide(make_client, grafana, incident):
