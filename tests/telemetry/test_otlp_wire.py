@@ -254,7 +254,11 @@ class Generator:
             rm = _field(1, resource) + scopes
             if r.random() < 0.05:  # a second resource field: merged into the first
                 rm += _field(1, self.resource())
+            if r.random() < 0.05:  # unknown fields: a 32-bit one, a varint in a scope
+                rm += b"\x7d\x01\x02\x03\x04" + _field(2, b"\x78\x01")
             out += _field(1, rm)
+        if r.random() < 0.03:  # an unknown group in the request itself
+            out += b"\x7b\x08\x01\x7c"
         return out
 
     def records(self, count: int) -> list[bytes]:
