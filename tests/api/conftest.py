@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from api_harness import TOKEN, Incident, fill_store, synthetic_incident
 from fastapi.testclient import TestClient
+from postgres_server import PostgresServer, server_bin
 
 from rca.api import create_app
 from rca.settings import Settings
@@ -25,6 +26,26 @@ def window_store(incident: Incident) -> WindowStore:
     store = WindowStore(step_seconds=5.0, retention_seconds=7200.0)
     fill_store(store, incident.frame)
     return store
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (skipped, saying why, when none is installed)."""
+    bin_dir = server_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server installed (Debian's postgresql; .ci/run installs it)")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The incident store's URL: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "incidents.db")
+    return request.getfixturevalue("postgres").new_database()
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -207,7 +207,10 @@ def test_unknown_incidents_are_404_and_unfinished_ones_409(client):
         assert reply.status_code == 409 and "failed" in reply.json()["detail"]
 
 
-def test_grafana_alert_opens_one_incident_per_episode_and_resolves_it(client, incident):
+def test_grafana_alert_opens_one_incident_per_episode_and_resolves_it(
+    make_client, database_url, incident
+):
+    client = make_client(database_url=database_url)  # on SQLite and on PostgreSQL
     payload = grafana_alert(incident.onset)
     first = client.post("/v1/alerts/grafana", json=payload)
     assert first.status_code == 202

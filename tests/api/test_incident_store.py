@@ -4,6 +4,7 @@ reading of webhook payloads."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -72,9 +73,9 @@ def test_an_old_database_is_migrated_keeping_its_incidents(tmp_path):
         migrate(engine)
 
 
-def test_one_claim_per_incident_and_expired_leases_are_claimed_again(tmp_path):
+def test_one_claim_per_incident_and_expired_leases_are_claimed_again(database_url):
     clock = Clock()
-    store = IncidentStore(str(tmp_path / "q.db"), clock=clock)
+    store = IncidentStore(database_url, clock=clock)
     first = store.insert(new())
     clock.now += dt.timedelta(seconds=1)
     later = store.insert(new(not_before=T0 + dt.timedelta(minutes=1)))
@@ -90,9 +91,9 @@ def test_one_claim_per_incident_and_expired_leases_are_claimed_again(tmp_path):
     assert store.claim("b", lease_seconds=60)["id"] == later
 
 
-def test_a_worker_that_keeps_dying_fails_the_incident(tmp_path):
+def test_a_worker_that_keeps_dying_fails_the_incident(database_url):
     clock = Clock()
-    store = IncidentStore(str(tmp_path / "q.db"), clock=clock)
+    store = IncidentStore(database_url, clock=clock)
     incident = store.insert(new())
     for _ in range(MAX_ATTEMPTS):
         assert store.claim("w", lease_seconds=10)["id"] == incident
@@ -102,15 +103,39 @@ def test_a_worker_that_keeps_dying_fails_the_incident(tmp_path):
     assert row["status"] == "failed" and "gave up after 3 attempts" in row["error"]
 
 
-def test_recover_requeues_what_a_dead_process_left_running(tmp_path):
-    store = IncidentStore(str(tmp_path / "q.db"))
+def test_recover_requeues_what_a_dead_process_left_running(database_url):
+    store = IncidentStore(database_url)
     incident = store.insert(new(not_before=dt.datetime.now(dt.UTC)))
     store.claim("dead", lease_seconds=3600)
     assert store.recover() == 1 and store.get(incident)["status"] == "queued"
 
 
-def test_alert_episodes_dedupe_on_fingerprint_and_start(tmp_path):
-    store = IncidentStore(str(tmp_path / "q.db"))
+def test_replicas_racing_for_the_queue_claim_each_incident_once(database_url):
+    replicas = [IncidentStore(database_url) for _ in range(2)]
+    due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    created = {replicas[0].insert(new(not_before=due)) for _ in range(24)}
+    claims: list[str] = []
+
+    def work(store: IncidentStore, worker: str) -> None:
+        while (row := store.claim(worker, lease_seconds=600)) is not None:
+            claims.append(row["id"])
+
+    threads = [
+        threading.Thread(target=work, args=(store, f"{n}-{k}"))
+        for n, store in enumerate(replicas)
+        for k in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(claims) == sorted(created)  # every incident once, none twice
+    for store in replicas:
+        store.close()
+
+
+def test_alert_episodes_dedupe_on_fingerprint_and_start(database_url):
+    store = IncidentStore(database_url)
     first, duplicate = store.open_alert(new(source="grafana", dedupe_key="g:f:1"))
     again, duplicate_again = store.open_alert(new(source="grafana", dedupe_key="g:f:1"))
     assert (duplicate, duplicate_again) == (False, True) and again == first
