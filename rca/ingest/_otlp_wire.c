@@ -221,8 +221,31 @@ static int scan_key_value(Buf kv, Buf *key, Scalar *value) {
     return OK;
 }
 
-/* A NumberDataPoint's fields; UNUSUAL for a point Python must judge (no time, no recorded
- * value, wrong wire types, too many attributes). */
+/* A field every data point has (attributes, flags) into ``out`` and ``flags``; any other
+ * field is skipped. */
+static int scan_point_field(Buf *point, uint32_t field, int wire_type, uint32_t attributes_field,
+                            uint32_t flags_field, Point *out, uint64_t *flags) {
+    if (field == attributes_field) {
+        if (wire_type != LEN || out->n_attributes == 64) return UNUSUAL;
+        return read_len(point, &out->attributes[out->n_attributes++]);
+    }
+    if (field == flags_field) return wire_type == VARINT ? read_varint(point, flags) : UNUSUAL;
+    return skip(point, wire_type);
+}
+
+/* UNUSUAL for a point Python must judge: no time, "no recorded value", unusual attributes. */
+static int check_point(const Point *point, uint64_t time_ns, uint64_t flags) {
+    if (!time_ns || (flags & NO_RECORDED_VALUE)) return UNUSUAL;
+    for (int i = 0; i < point->n_attributes; i++) {
+        Buf key;
+        Scalar value;
+        if (scan_key_value(point->attributes[i], &key, &value) != OK) return UNUSUAL;
+    }
+    return OK;
+}
+
+/* A NumberDataPoint's fields; UNUSUAL for a point Python must judge (see check_point, and wrong
+ * wire types, too many attributes). */
 static int scan_point(Buf point, Point *out) {
     uint32_t field;
     int wire_type;
@@ -233,37 +256,20 @@ static int scan_point(Buf point, Point *out) {
     out->n_attributes = 0;
     while (point.p < point.end) {
         if (read_tag(&point, &field, &wire_type) != OK) return UNUSUAL;
-        switch (field) {
-            case 2: case 3: case 4: case 6: {
-                uint64_t value;
-                if (wire_type != I64 || read_fixed64(&point, &value) != OK) return UNUSUAL;
-                if (field == 2) out->start_ns = value;
-                else if (field == 3) out->time_ns = value;
-                else {
-                    out->value_field = (int)field;
-                    out->value_bits = value;
-                }
-                break;
+        if (field == 2 || field == 3 || field == 4 || field == 6) {
+            uint64_t value;
+            if (wire_type != I64 || read_fixed64(&point, &value) != OK) return UNUSUAL;
+            if (field == 2) out->start_ns = value;
+            else if (field == 3) out->time_ns = value;
+            else {
+                out->value_field = (int)field;
+                out->value_bits = value;
             }
-            case 7:
-                if (wire_type != LEN || out->n_attributes == 64 ||
-                    read_len(&point, &out->attributes[out->n_attributes++]) != OK)
-                    return UNUSUAL;
-                break;
-            case 8:
-                if (wire_type != VARINT || read_varint(&point, &flags) != OK) return UNUSUAL;
-                break;
-            default:
-                if (skip(&point, wire_type) != OK) return UNUSUAL;
+        } else if (scan_point_field(&point, field, wire_type, 7, 8, out, &flags) != OK) {
+            return UNUSUAL;
         }
     }
-    if (!out->time_ns || (flags & NO_RECORDED_VALUE)) return UNUSUAL;
-    for (int i = 0; i < out->n_attributes; i++) {
-        Buf key;
-        Scalar value;
-        if (scan_key_value(out->attributes[i], &key, &value) != OK) return UNUSUAL;
-    }
-    return OK;
+    return check_point(out, out->time_ns, flags);
 }
 
 /* Every point of the data message; OK when all are usual. */
@@ -601,19 +607,11 @@ static int scan_histogram_point(Buf point, HistogramPoint *out) {
                                     MAX_BUCKETS) != OK)
                     return UNUSUAL;
                 break;
-            case 9:
-                if (wire_type != LEN || out->attrs.n_attributes == 64 ||
-                    read_len(&point, &out->attrs.attributes[out->attrs.n_attributes++]) != OK)
-                    return UNUSUAL;
-                break;
-            case 10:
-                if (wire_type != VARINT || read_varint(&point, &flags) != OK) return UNUSUAL;
-                break;
             default:
-                if (skip(&point, wire_type) != OK) return UNUSUAL;
+                if (scan_point_field(&point, field, wire_type, 9, 10, &out->attrs, &flags) != OK)
+                    return UNUSUAL;
         }
     }
-    if (!out->time_ns || (flags & NO_RECORDED_VALUE)) return UNUSUAL;
     if (out->n_bounds == 0 || out->n_counts != out->n_bounds + 1) return UNUSUAL;
     uint64_t total = 0;
     for (int i = 0; i < out->n_counts; i++) {
@@ -625,12 +623,7 @@ static int scan_histogram_point(Buf point, HistogramPoint *out) {
         out->bounds[i] = as_double(out->bound_bits[i]);
         if (out->bounds[i] != out->bounds[i]) return UNUSUAL;
     }
-    for (int i = 0; i < out->attrs.n_attributes; i++) {
-        Buf key;
-        Scalar value;
-        if (scan_key_value(out->attrs.attributes[i], &key, &value) != OK) return UNUSUAL;
-    }
-    return OK;
+    return check_point(&out->attrs, out->time_ns, flags);
 }
 
 /* The series' previous cumulative point, when it has the shape this file can difference
