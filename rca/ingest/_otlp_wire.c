@@ -455,9 +455,8 @@ static PyObject *counter_rate(Context *ctx, const Point *point, PyObject *value,
             /* ints: Python subtracts exactly, then rounds; both are within 2**53 here */
             double diff = v_int && pv_int ? (double)((long long)v - (long long)pv) : v - pv;
             rate = diff * nanos / (double)(time - p_time);
-        } else if (start > p_time) { /* the restart may be stamped after the point */
-            double span = time >= start ? (double)(time - start) : -(double)(start - time);
-            rate = v * nanos / span;
+        } else if (p_time < start && start < time) {
+            rate = v * nanos / (double)(time - start);
         } else {
             rate = v * nanos / (double)(time - p_time);
         }
@@ -500,9 +499,9 @@ static int emit_metric(Context *ctx, PyObject *service, const MetricLayout *metr
             PyObject *previous = PyDict_GetItemWithError(ctx->counters, key); /* borrowed */
             Py_XINCREF(previous);
             PyObject *rate = PyErr_Occurred() ? NULL : counter_rate(ctx, &point, value, previous);
-            failed = rate == NULL;
-            if (!failed && PyFloat_AS_DOUBLE(rate) == PyFloat_AS_DOUBLE(rate))
-                failed = append3(ctx, key, time, rate) < 0;
+            double r = rate ? PyFloat_AsDouble(rate) : -1.0;
+            failed = rate == NULL || (r == -1.0 && PyErr_Occurred());
+            if (!failed && r == r) failed = append3(ctx, key, time, rate) < 0;
             Py_XDECREF(rate);
             int newer = 1;
             if (!failed && previous) {
@@ -735,9 +734,8 @@ static int emit_histogram_point(Context *ctx, PyObject *service, PyObject *name,
     for (int i = 0; i < point->n_counts; i++) counts_in[i] = (double)point->counts[i];
     result = -1;
     if (cumulative) {
-        layout = has_previous && previous.same_layout
-                     ? Py_NewRef(previous.layout)
-                     : list_of(point->bound_bits, point->n_bounds, float_of);
+        /* a new list, as Python stores: equal bounds can differ in sign of zero */
+        layout = list_of(point->bound_bits, point->n_bounds, float_of);
         counts = layout ? list_of(point->counts, point->n_counts, int_of) : NULL;
         start = counts ? PyLong_FromUnsignedLongLong(point->start_ns) : NULL;
         time = start ? PyLong_FromUnsignedLongLong(point->time_ns) : NULL;

@@ -5,7 +5,8 @@ points of the same series is ``(value - previous value) / (time - previous time)
 (a new ``start``, or a value that went down) means counting restarted: the rate is then
 ``value / (time - start)`` when the restart time is known and later than the previous point,
 else ``value / (time - previous time)`` (Prometheus' rule: the counter restarted from zero).
-The first point of a series gives ``value / (time - start)`` when ``start`` is known.
+The first point of a series gives ``value / (time - start)`` when ``start`` is known and
+before ``time``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def counter_rate(
         restarted = (start_ns > 0 and start_ns != prev_start) or value < prev_value
         if not restarted:
             return (value - prev_value) * NANOS / (time_ns - prev_time)
-        if start_ns > prev_time:
+        if prev_time < start_ns < time_ns:
             return value * NANOS / (time_ns - start_ns)
+        # A restart not stamped between the two points: counting restarted from zero after
+        # the previous point.
         return value * NANOS / (time_ns - prev_time)
     if 0 < start_ns < time_ns:
         return value * NANOS / (time_ns - start_ns)

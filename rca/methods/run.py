@@ -37,7 +37,7 @@ from rca.causal.topology import graph_matrix, random_like, to_networkx, topology
 from rca.detect.robust import as_unit_interval, gather_evidence, impute_gaps, robust_spread
 from rca.methods.base import RCAMethod
 from rca.rank.anomaly_walk import anomaly_walk
-from rca.rank.peer_attribution import attributed_services
+from rca.rank.peer_attribution import attributed_services, service_shares
 from rca.types import Alert, Evidence, RankedCause, RCAResult
 from rca.window import Window
 
@@ -146,7 +146,7 @@ class RUN(RCAMethod):
         timings["rank"] = time.perf_counter() - started
 
         owners = attributed_services(names, anomaly)
-        services = pd.Series(share, index=names).groupby(owners).sum()
+        services = service_shares(names, owners, share)
         # Ties in the walk (e.g. nothing anomalous) fall back to the strongest series.
         tiebreak = evidence.strength.groupby(owners).max()
         order = sorted(services.index, key=lambda s: (-services[s], -tiebreak[s], s))

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from rca.types import parse_series_name
 
@@ -55,3 +56,28 @@ def attributed_services(names: Sequence[str], anomaly: np.ndarray) -> list[str]:
             for i in by_peer[anomalous[0]]:
                 owners[i] = anomalous[0]
     return owners
+
+
+# Statistics of one distribution (a histogram's quantiles and mean): views of one signal.
+DISTRIBUTION_STATS = frozenset({"p50", "p90", "p99", "mean"})
+
+
+def service_shares(names: Sequence[str], owners: Sequence[str], share: np.ndarray) -> pd.Series:
+    """The walk's share per service. The statistics of one distribution (``p50``, ``p90``,
+    ``p99``, ``mean`` of the same metric and attributes) count once, with their largest share:
+    four views of one latency are one piece of evidence, and summing them would put a caller
+    whose latency moved ahead of a callee whose single queue-length gauge moved as much.
+
+    >>> names = ["a:lat:p50", "a:lat:p90", "a:lat:p99", "b:queue"]
+    >>> service_shares(names, ["a", "a", "a", "b"], np.array([0.2, 0.2, 0.2, 0.3])).to_dict()
+    {'a': 0.2, 'b': 0.3}
+    """
+    signals = []
+    for name, owner in zip(names, owners, strict=True):
+        key = parse_series_name(name)
+        if key.stat in DISTRIBUTION_STATS:
+            signals.append((owner, key.service, key.metric, "", key.attrs))
+        else:
+            signals.append((owner, name, "", "", ()))
+    per_signal = pd.Series(share).groupby(pd.Series(signals, dtype=object)).max()
+    return per_signal.groupby([signal[0] for signal in per_signal.index]).sum()

@@ -334,3 +334,41 @@ def test_the_compiled_decoder_is_built_where_a_c_compiler_is() -> None:
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}): the package decodes in Python")
     assert otlp_decode.DECODER == "compiled", "setup.py did not build rca.ingest._otlp_wire"
+
+
+def _counter_record(start_ns: int, time_ns: int, value: int) -> bytes:
+    metric = Metric(name="c")
+    metric.sum.is_monotonic = True
+    metric.sum.aggregation_temporality = CUMULATIVE
+    metric.sum.data_points.add(start_time_unix_nano=start_ns, time_unix_nano=time_ns, as_int=value)
+    return _field(1, _field(2, _field(2, metric.SerializeToString())))
+
+
+def _histogram_record(time_ns: int, bounds: list[float]) -> bytes:
+    metric = Metric(name="h")
+    metric.histogram.aggregation_temporality = CUMULATIVE
+    metric.histogram.data_points.add(
+        start_time_unix_nano=T0 - SECOND,
+        time_unix_nano=time_ns,
+        explicit_bounds=bounds,
+        bucket_counts=[1] * (len(bounds) + 1),
+        sum=1.0,
+    )
+    return _field(1, _field(2, _field(2, metric.SerializeToString())))
+
+
+@needs_compiled
+def test_edge_cases_found_in_review_agree() -> None:
+    # A counter restart stamped at (or after) its own point: a rate since the previous point,
+    # not a division by zero; bounds that differ only in the sign of zero.
+    records = [
+        _counter_record(SECOND, 10 * SECOND, 5),
+        _counter_record(20 * SECOND, 20 * SECOND, 3),
+        _counter_record(40 * SECOND, 30 * SECOND, 1),
+        _histogram_record(T0, [0.0, 1.0]),
+        _histogram_record(T0 + SECOND, [-0.0, 1.0]),
+    ]
+    compiled, python = decode_all(records, True), decode_all(records, False)
+    assert compiled == python
+    rates = [sample[2] for sample in compiled[0][3]]
+    assert rates == [("float", repr(3 * 1e9 / (10 * SECOND)))]
