@@ -13,7 +13,8 @@ The pipeline, stage by stage (each a pure function or a small object, no I/O):
    only), ``oracle`` (a known series graph, e.g. the synthetic generator's).
 3. **rank** (:mod:`rca.rank.anomaly_walk`): an anomaly-aware walk from symptoms back to causes
    on that graph, discounting causes that changed after their effects; a service's score is the
-   walk's share of its series.
+   walk's share of its series, the statistics of one distribution (p50, p90, p99, mean) counted
+   once (:func:`rca.rank.peer_attribution.service_shares`).
 
 What differs from the public RUN code (``../shared/reference/run-method.md`` §9, §11): one
 batched model with N x N input gates and an L1 penalty instead of one model per metric; edges

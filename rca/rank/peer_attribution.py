@@ -7,6 +7,8 @@ normal, the receiver itself is fine: the cause is that peer or the link to it, s
 counts for the peer. When several peers' series change together, the receiver is the common
 factor and keeps them. A series measured about a single peer says nothing either way and stays
 with the service that reports it.
+
+:func:`service_shares` then adds the walk's share of the series up per service they count for.
 """
 
 from __future__ import annotations
