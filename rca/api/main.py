@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 def _writeback_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable[[str], None]:
     """After an analysis: post its annotation (and patch it at once when the alert resolved
     while it was being posted)."""
+    patch_resolved = _resolved_hook(store, grafana)
 
     def after(incident_id: str) -> None:
         row = store.get(incident_id, with_result=True)
@@ -45,7 +46,7 @@ def _writeback_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable
             return
         store.set_writeback(incident_id, annotation_id, None)
         if row["state"] != "resolved":
-            _resolved_hook(store, grafana)(incident_id)
+            patch_resolved(incident_id)
 
     return after
 

@@ -629,7 +629,6 @@ static int scan_histogram_point(Buf point, HistogramPoint *out) {
  * against: (start, time, layout, counts, sum) with ints, floats and lists of them. */
 typedef struct {
     uint64_t start_ns, time_ns;
-    PyObject *layout; /* borrowed */
     int same_layout;
     PyObject *counts; /* borrowed */
     double total;
@@ -648,16 +647,16 @@ static int read_previous(PyObject *previous, const HistogramPoint *point, Previo
         return UNUSUAL;
     }
     out->total = PyFloat_AS_DOUBLE(total);
-    out->layout = PyTuple_GET_ITEM(previous, 2);
+    PyObject *layout = PyTuple_GET_ITEM(previous, 2);
     out->counts = PyTuple_GET_ITEM(previous, 3);
     out->same_layout = 0;
-    if (!PyList_CheckExact(out->layout)) return OK; /* an exponential layout: never equal */
-    Py_ssize_t n = PyList_GET_SIZE(out->layout);
+    if (!PyList_CheckExact(layout)) return OK; /* an exponential layout: never equal */
+    Py_ssize_t n = PyList_GET_SIZE(layout);
     for (Py_ssize_t i = 0; i < n; i++)
-        if (!PyFloat_CheckExact(PyList_GET_ITEM(out->layout, i))) return UNUSUAL;
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(layout, i))) return UNUSUAL;
     if (n != point->n_bounds) return OK;
     for (Py_ssize_t i = 0; i < n; i++)
-        if (PyFloat_AS_DOUBLE(PyList_GET_ITEM(out->layout, i)) != point->bounds[i]) return OK;
+        if (PyFloat_AS_DOUBLE(PyList_GET_ITEM(layout, i)) != point->bounds[i]) return OK;
     out->same_layout = 1;
     /* Python differences lists of another length too (map stops at the shorter) */
     if (!PyList_CheckExact(out->counts) || PyList_GET_SIZE(out->counts) != point->n_counts)

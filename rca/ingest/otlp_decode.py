@@ -196,9 +196,8 @@ def decode_record(
 
     The protobuf runtime parses every record (it is the judge of what is malformed); the
     samples of gauges, sums and explicit histograms then come from the compiled decoder when it
-    is built
-    (``compiled=False`` or ``RCA_OTLP_DECODER=python`` asks for the Python one: both give the
-    same samples, the tests compare them).
+    is built (``compiled=False`` or ``RCA_OTLP_DECODER=python`` asks for the Python one: both
+    give the same samples, the tests compare them).
     """
     request = parse_record(value)
     invalid_before, points_before, problem_before = (

@@ -74,12 +74,16 @@ def service_shares(names: Sequence[str], owners: Sequence[str], share: np.ndarra
     >>> service_shares(names, ["a", "a", "a", "b"], np.array([0.2, 0.2, 0.2, 0.3])).to_dict()
     {'a': 0.2, 'b': 0.3}
     """
-    signals = []
+    codes: dict[tuple, int] = {}  # signal -> its number
+    signal_of = []
     for name, owner in zip(names, owners, strict=True):
         key = parse_series_name(name)
-        if key.stat in DISTRIBUTION_STATS:
-            signals.append((owner, key.service, key.metric, "", key.attrs))
-        else:
-            signals.append((owner, name, "", "", ()))
-    per_signal = pd.Series(share).groupby(pd.Series(signals, dtype=object)).max()
-    return per_signal.groupby([signal[0] for signal in per_signal.index]).sum()
+        signal = (
+            (owner, key.service, key.metric, key.attrs)
+            if key.stat in DISTRIBUTION_STATS
+            else (owner, name)
+        )
+        signal_of.append(codes.setdefault(signal, len(codes)))
+    per_signal = pd.Series(share).groupby(signal_of).max()
+    owner_of = [signal[0] for signal in codes]  # in code order
+    return per_signal.groupby([owner_of[code] for code in per_signal.index]).sum()
