@@ -42,6 +42,11 @@ class SeriesKey:
         return series_name(self.service, self.metric, self.stat, dict(self.attrs))
 
 
+# SeriesKey's fields as a plain tuple, for the ingest hot path (decoder and window store), where
+# building a dataclass per sample would cost as much as decoding it.
+SeriesTuple = tuple[str, str, str | None, tuple[tuple[str, str], ...]]
+
+
 def series_name(
     service: str, metric: str, stat: str | None = None, attrs: dict[str, str] | None = None
 ) -> str:

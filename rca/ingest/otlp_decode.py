@@ -2,7 +2,7 @@
 
 Each data point becomes one or more samples ``(key, time_unix_nano, value)`` where ``key`` is
 the tuple ``(service, metric, stat, attrs)`` that :class:`rca.types.SeriesKey` holds (a plain
-tuple here because this loop runs per point):
+:data:`rca.types.SeriesTuple` here because this loop runs per point):
 
 - gauge and non-monotonic sum: the value (``stat`` None);
 - monotonic sum: ``rate`` per second (:mod:`rca.ingest.counters`; deltas divide by their span);
@@ -50,6 +50,7 @@ from rca.ingest.histograms import (
     exponential_intervals,
     quantiles,
 )
+from rca.types import SeriesTuple
 
 try:  # the compiled fast path (setup.py builds it; without a compiler, Python decodes all)
     from rca.ingest import _otlp_wire as _wire
@@ -60,7 +61,6 @@ if os.environ.get("RCA_OTLP_DECODER") == "python":
 DECODER = "python" if _wire is None else "compiled"
 
 Attrs = tuple[tuple[str, str], ...]
-Key = tuple[str, str, str | None, Attrs]
 
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
@@ -91,8 +91,8 @@ class DecodeState:
     """The last cumulative point per series (counters and histograms), and the service of
     each resource seen (by its serialized bytes)."""
 
-    counters: dict[Key, tuple[int, int, float]] = field(default_factory=dict)
-    distributions: dict[Key, Distribution] = field(default_factory=dict)
+    counters: dict[SeriesTuple, tuple[int, int, float]] = field(default_factory=dict)
+    distributions: dict[SeriesTuple, Distribution] = field(default_factory=dict)
     services: dict[bytes, str] = field(default_factory=dict)
 
     def service_of(self, resource: bytes) -> str:
@@ -110,14 +110,14 @@ class DecodeState:
 class Samples:
     """Columns of samples decoded from one or more records."""
 
-    keys: list[Key] = field(default_factory=list)
+    keys: list[SeriesTuple] = field(default_factory=list)
     times_ns: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     points: int = 0
     invalid_points: int = 0
     first_problem: str | None = None
 
-    def add(self, key: Key, time_ns: int, value: float) -> None:
+    def add(self, key: SeriesTuple, time_ns: int, value: float) -> None:
         self.keys.append(key)
         self.times_ns.append(time_ns)
         self.values.append(value)
@@ -392,7 +392,7 @@ def _exponential_histograms(
 
 
 def _interval(
-    key: Key,
+    key: SeriesTuple,
     point: HistogramDataPoint | ExponentialHistogramDataPoint,
     layout: object,
     counts: list[float],

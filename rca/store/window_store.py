@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rca.ingest.otlp_decode import Key
-from rca.types import series_name
+from rca.types import SeriesTuple, series_name
 from rca.window import Window, check_window, to_timestamp
 
 _MIN_ROWS = 64
@@ -43,7 +42,7 @@ class WindowStore:
         self.step_seconds = step_seconds
         self.step_ns = round(step_seconds * 1e9)
         self.slots = math.ceil(retention_seconds / step_seconds)
-        self._rows: dict[Key, int] = {}
+        self._rows: dict[SeriesTuple, int] = {}
         self._names: list[str] = []
         self._services: list[str] = []
         self._values = np.full((0, self.slots), np.nan)
@@ -75,7 +74,7 @@ class WindowStore:
 
     def write(
         self,
-        keys: Sequence[Key],
+        keys: Sequence[SeriesTuple],
         times_ns: Sequence[int],
         values: Sequence[float],
         max_time_ns: int | None = None,
@@ -135,7 +134,7 @@ class WindowStore:
         check_window(frame)
         return frame
 
-    def _row(self, key: Key) -> int:
+    def _row(self, key: SeriesTuple) -> int:
         row = self._rows.get(key)
         if row is None:
             service, metric, stat, attrs = key
