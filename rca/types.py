@@ -7,9 +7,11 @@ themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 # Characters that separate the parts of a column name; escaped inside each part so that any
@@ -91,6 +93,91 @@ def parse_series_name(name: str) -> SeriesKey:
 def service_of(name: str) -> str:
     """Service of a column name made by :func:`series_name`."""
     return parse_series_name(name).service
+
+
+@dataclass(frozen=True)
+class AnomalyScores:
+    """What the detect stage found in one window, per series (the columns it kept).
+
+    ``z``: robust z-scores of every row. ``strength``: the sustained anomaly after the onset
+    (higher = more anomalous, never NaN). ``changed_at``: the first row from which the series
+    stayed changed (NaT if never). ``dropped``: series not scored (empty or constant on a side),
+    with the reason for each.
+    """
+
+    z: pd.DataFrame
+    strength: pd.Series
+    changed_at: pd.Series
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [str(c) for c in self.strength.index]
+
+
+@dataclass(frozen=True)
+class CausalEdge:
+    """``cause -> effect``: the cause's past helps explain the effect, ``lag_steps`` later
+    (``None``: not estimated); ``learned`` is the part of ``weight`` a learner found."""
+
+    cause: str
+    effect: str
+    weight: float
+    lag_steps: int | None = None
+    learned: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CausalGraph:
+    """A weighted cause -> effect graph over series: ``weights[i, j]`` is ``nodes[i] ->
+    nodes[j]``. ``learned`` (same shape, optional) is the part a learner found, 0 where the edge
+    was known beforehand (same service, the call graph); ``lag_steps`` the estimated lags.
+    ``stats`` says how it was made (e.g. ``granger_epochs``)."""
+
+    nodes: tuple[str, ...]
+    weights: np.ndarray
+    learned: np.ndarray | None = None
+    lag_steps: np.ndarray | None = None
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.nodes)
+        if self.weights.shape != (n, n):
+            raise ValueError(f"weights must be {n}x{n}, got {self.weights.shape}")
+
+    @classmethod
+    def empty(cls, nodes: Sequence[str]) -> CausalGraph:
+        return cls(tuple(nodes), np.zeros((len(nodes), len(nodes))))
+
+    def edges(self) -> Iterator[CausalEdge]:
+        for i, j in zip(*np.nonzero(self.weights), strict=True):
+            yield CausalEdge(
+                self.nodes[i],
+                self.nodes[j],
+                float(self.weights[i, j]),
+                None if self.lag_steps is None else int(self.lag_steps[i, j]),
+                None if self.learned is None else float(self.learned[i, j]),
+            )
+
+    def reversed(self) -> CausalGraph:
+        """The same edges pointing effect -> cause (for walks from symptoms to causes)."""
+        flip = None if self.learned is None else self.learned.T
+        lags = None if self.lag_steps is None else self.lag_steps.T
+        return CausalGraph(self.nodes, self.weights.T, flip, lags, dict(self.stats))
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Every node, and every edge with its ``weight`` (and ``learned``, ``lag_steps`` when
+        known)."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        for edge in self.edges():
+            data: dict[str, float] = {"weight": edge.weight}
+            if edge.learned is not None:
+                data["learned"] = edge.learned
+            if edge.lag_steps is not None:
+                data["lag_steps"] = edge.lag_steps
+            graph.add_edge(edge.cause, edge.effect, **data)
+        return graph
 
 
 @dataclass(frozen=True)

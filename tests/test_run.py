@@ -17,7 +17,7 @@ from rca.causal.nn.temporal_encoder import (
 from rca.causal.topology import random_like, topology_matrix
 from rca.errors import RCAInputError
 from rca.methods import make_method
-from rca.methods.run import RUN, RUNConfig
+from rca.methods.run import RUNConfig, compose_run
 from rca.rank.anomaly_walk import anomaly_walk
 from rca.rank.pagerank import pagerank
 
@@ -187,7 +187,7 @@ def test_contrastive_pretraining_reduces_the_loss(rng):
 def test_run_with_contrastive_pretraining_runs_end_to_end(rng):
     window, onset, calls = chain_incident(rng)
     granger = NeuralGrangerConfig(epochs=3, contrastive_pretraining=True, pretrain_steps=5)
-    method = RUN(RUNConfig(granger=granger)).fit(None, call_graph=calls)
+    method = compose_run(config=RUNConfig(granger=granger)).fit(None, call_graph=calls)
     assert method.rank(window, onset).services()[0][0] == "root"
 
 
@@ -207,7 +207,7 @@ def noisy_window(
 
 def test_thousand_series_give_a_result(rng):
     window, onset = noisy_window(rng, 1000, rows=40, onset_row=30)
-    method = RUN(RUNConfig(granger=NeuralGrangerConfig(epochs=1, hidden=4)))
+    method = compose_run(config=RUNConfig(granger=NeuralGrangerConfig(epochs=1, hidden=4)))
     result = method.rank(window, onset)
     assert result.services()[0][0] == "s0" and len(result.causes) == 1000
 
@@ -242,7 +242,8 @@ def test_an_event_rate_that_appears_with_the_fault_counts_from_zero(rng):
     assert evidence.strength[failed] == pytest.approx(5.0 / (0.05 * window[ok][:30].median()))
     assert evidence.z[failed].iloc[:32].eq(0.0).all()  # nothing counted before the first report
     assert evidence.strength[lonely] == pytest.approx(3.0)  # no traffic beside it: 1 event/step
-    assert evidence.dropped == ("db:new.gauge",)  # a level that appears is still unknown before
+    # A level that appears is still unknown before.
+    assert evidence.dropped == {"db:new.gauge": "empty before the onset"}
 
 
 def test_too_short_a_pre_onset_period_is_a_clear_error(rng):

@@ -60,18 +60,3 @@ def random_like(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.zeros(n * n)
     out[picked] = rng.permutation(values)[: len(picked)]
     return out.reshape(n, n)
-
-
-def to_networkx(
-    names: Sequence[str], weights: np.ndarray, learned: np.ndarray | None = None
-) -> nx.DiGraph:
-    """The cause -> effect weight matrix as a graph with ``weight`` on each edge, and
-    ``learned`` (the part a learner found, 0 for edges known beforehand) when given."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(names)
-    for i, j in zip(*np.nonzero(weights), strict=True):
-        data = {"weight": float(weights[i, j])}
-        if learned is not None:
-            data["learned"] = float(learned[i, j])
-        graph.add_edge(names[i], names[j], **data)
-    return graph

@@ -1,12 +1,12 @@
-"""Preprocessing and robust anomaly evidence for the RUN engine (pure functions on frames).
+"""The detect stage of ``run``: robust anomaly evidence per series (pure functions on frames).
 
-Contract: the input is a window (see :mod:`rca.window`) and the onset the alert gives; the
-output is per-series evidence, higher = more anomalous, never NaN for a kept series. Series
-that are empty, or constant before or after the onset, are dropped and reported, not scored,
-with one exception: an event rate (stat ``rate``) first reported after the onset. OpenTelemetry
-SDKs create a counter's attribute set at its first event, so a ``status_code=500`` series that
-appears with the fault counted nothing before it: its rate was 0, and its appearance is the
-strongest sign of an error fault.
+Contract (:class:`rca.detect.base.Detector`): the input is a window (see :mod:`rca.window`)
+and the onset; the output is :class:`rca.types.AnomalyScores`, higher = more anomalous, never
+NaN for a kept series. Series that are empty, or constant before or after the onset, are
+dropped with the reason, not scored, with one exception: an event rate (stat ``rate``) first
+reported after the onset. OpenTelemetry SDKs create a counter's attribute set at its first
+event, so a ``status_code=500`` series that appears with the fault counted nothing before it:
+its rate was 0, and its appearance is the strongest sign of an error fault.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rca.detect.scaling import drop_flat
+from rca.detect.flat import flat_reasons
 from rca.errors import RCAInputError
-from rca.types import parse_series_name
+from rca.types import AnomalyScores, parse_series_name
 from rca.window import Window
 
 # 1.4826 * MAD and IQR / 1.349 estimate the standard deviation of normal data.
@@ -50,22 +50,6 @@ def robust_spread(before: pd.DataFrame, relative_floor: float) -> tuple[pd.Serie
     floor = (center.abs() * relative_floor).clip(lower=1e-9)
     spread = pd.concat([mad, iqr, std.fillna(0.0), floor], axis=1).max(axis=1)
     return center, spread
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Per-series evidence from one window.
-
-    ``z``: robust z-scores of every row (rows x kept series). ``strength``: the sustained
-    anomaly after the onset, ``max_t min(|z_t|, ..., |z_{t+persist-1}|)``. ``changed_at``: the
-    first row at or after ``onset - lookback`` from which ``|z|`` stays at or above
-    ``threshold`` for ``persist`` rows (NaT if never). ``dropped``: series not scored.
-    """
-
-    z: pd.DataFrame
-    strength: pd.Series
-    changed_at: pd.Series
-    dropped: tuple[str, ...]
 
 
 def sustained(abs_z: pd.DataFrame, persist: int) -> pd.DataFrame:
@@ -115,6 +99,31 @@ def appeared_spread(
     return pd.Series(spread, dtype=float)
 
 
+@dataclass(frozen=True)
+class RobustDetector:
+    """Robust z-scores against the pre-onset rows (:func:`robust_spread`), the sustained
+    strength ``max_t min(|z_t|, ..., |z_{t+persist-1}|)`` after the onset, and the first row
+    at or after ``onset - lookback_steps`` from which ``|z|`` stays at or above
+    ``change_threshold`` for ``persist`` rows (the change time)."""
+
+    max_gap_steps: int = 3
+    relative_floor: float = 0.05
+    persist: int = 2
+    change_threshold: float = 4.0
+    lookback_steps: int = 2
+
+    def score(self, window: Window, onset: pd.Timestamp) -> AnomalyScores:
+        return gather_evidence(
+            window,
+            onset,
+            max_gap_steps=self.max_gap_steps,
+            relative_floor=self.relative_floor,
+            persist=self.persist,
+            threshold=self.change_threshold,
+            lookback_steps=self.lookback_steps,
+        )
+
+
 def gather_evidence(
     window: Window,
     onset: pd.Timestamp,
@@ -124,7 +133,7 @@ def gather_evidence(
     persist: int = 2,
     threshold: float = 4.0,
     lookback_steps: int = 2,
-) -> Evidence:
+) -> AnomalyScores:
     """Robust z-scores against the pre-onset rows, sustained strength and change times."""
     before = window.loc[window.index < onset]
     after = window.loc[window.index >= onset]
@@ -142,7 +151,8 @@ def gather_evidence(
         raise RCAInputError(
             f"only {len(before)} row(s) before the onset: need at least 2 to know what is normal"
         )
-    kept, dropped = drop_flat(before.drop(columns=appeared), after.drop(columns=appeared))
+    dropped = flat_reasons(before.drop(columns=appeared), after.drop(columns=appeared))
+    kept = [str(c) for c in before.columns if str(c) not in dropped and str(c) not in appeared]
     kept += appeared
     if not kept:
         raise RCAInputError("every series is empty or constant on one side of the onset")
@@ -156,7 +166,7 @@ def gather_evidence(
     start = after.index[0] - lookback_steps * (after.index[0] - before.index[-1])
     candidates = hold.loc[hold.index >= start] >= threshold
     first = candidates.idxmax().where(candidates.any())
-    return Evidence(z=z, strength=strength, changed_at=first, dropped=tuple(dropped))
+    return AnomalyScores(z=z, strength=strength, changed_at=first, dropped=dropped)
 
 
 def service_onsets(changed_at: pd.Series, service_of_series: pd.Series) -> pd.Series:

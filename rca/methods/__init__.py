@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rca.causal.neural_granger import NeuralGrangerConfig
+from rca.causal.sources import CallGraph, NoGraph, OracleGraph, RandomGraph
 from rca.methods.baro import BARO
 from rca.methods.base import RCAMethod
 from rca.methods.granger_pagerank import GrangerPageRank
 from rca.methods.nsigma import NSigma
 from rca.methods.random_rank import RandomRanker
-from rca.methods.run import FAST_GRANGER, RUN, RUNConfig
+from rca.methods.run import FAST_GRANGER, RUNConfig, compose_run
 from rca.registry import Registry
 
 METHODS: Registry[RCAMethod] = Registry("method")
@@ -36,43 +37,44 @@ def _granger_pagerank(seed: int = 0) -> RCAMethod:
 
 @METHODS.register("run", "RUN done right: neural Granger graph + anomaly-aware walk")
 def _run(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(seed=seed))
+    return compose_run("run", RUNConfig(seed=seed))
 
 
 @METHODS.register("run-fast", "run with a short training budget")
 def _run_fast(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(seed=seed, granger=FAST_GRANGER), name="run-fast")
+    return compose_run("run-fast", RUNConfig(seed=seed, granger=FAST_GRANGER))
 
 
 @METHODS.register("run-nograph", "ablation: anomaly and precedence only, no graph")
 def _run_nograph(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(graph="none", seed=seed), name="run-nograph")
+    return compose_run("run-nograph", RUNConfig(seed=seed), NoGraph())
 
 
 @METHODS.register("run-noprior", "ablation: the learned graph without the call graph")
 def _run_noprior(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(use_call_graph=False, seed=seed), name="run-noprior")
+    return compose_run("run-noprior", RUNConfig(seed=seed), use_call_graph=False)
 
 
 @METHODS.register("run-randomgraph", "ablation: a random graph as dense as run's graph")
 def _run_randomgraph(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(graph="random", seed=seed), name="run-randomgraph")
+    config = RUNConfig(seed=seed)
+    return compose_run("run-randomgraph", config, RandomGraph(config.learned_graph(), seed))
 
 
 @METHODS.register("run-topology", "ablation: call graph and services only, no learning")
 def _run_topology(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(graph="topology", seed=seed), name="run-topology")
+    return compose_run("run-topology", RUNConfig(seed=seed), CallGraph())
 
 
 @METHODS.register("run-contrastive", "ablation: run with contrastive encoder pre-training")
 def _run_contrastive(seed: int = 0) -> RCAMethod:
     granger = NeuralGrangerConfig(contrastive_pretraining=True)
-    return RUN(RUNConfig(granger=granger, seed=seed), name="run-contrastive")
+    return compose_run("run-contrastive", RUNConfig(granger=granger, seed=seed))
 
 
 @METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
 def _run_oracle(seed: int = 0) -> RCAMethod:
-    return RUN(RUNConfig(graph="oracle", seed=seed), name="run-oracle")
+    return compose_run("run-oracle", RUNConfig(seed=seed), OracleGraph())
 
 
 def make_method(name: str, seed: int = 0) -> RCAMethod:

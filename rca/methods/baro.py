@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rca.datasets.wide_csv import MEMORY
-from rca.detect.scaling import drop_flat, robust_scores
+from rca.detect.flat import drop_flat
 from rca.methods.base import RCAMethod, causes_from_scores
 from rca.types import Alert, RCAResult, parse_series_name
 from rca.window import Window, split_at_onset
@@ -41,3 +41,15 @@ class BARO(RCAMethod):
         )
         scores = robust_scores(before[kept] * scale, after[kept] * scale)
         return RCAResult(self.name, causes_from_scores(scores), dropped=tuple(dropped))
+
+
+def robust_scores(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
+    """BARO's RobustScorer: ``max_t (x_t - median) / IQR`` over the post-onset rows.
+
+    Median and IQR (75th - 25th percentile) come from the pre-onset rows (Pham et al., FSE'24).
+    A zero IQR is replaced by 1, as scikit-learn's ``RobustScaler`` (used by BARO) does; that
+    is BARO's known weak spot on near-constant series, kept here on purpose.
+    """
+    median = before.median()
+    iqr = (before.quantile(0.75) - before.quantile(0.25)).replace(0.0, 1.0)
+    return ((after - median) / iqr).max()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rca.causal.granger import granger_pvalues
-from rca.detect.scaling import flat_columns
+from rca.detect.flat import flat_columns
 from rca.methods.base import RCAMethod, causes_from_scores
 from rca.rank.pagerank import pagerank
 from rca.types import Alert, RCAResult

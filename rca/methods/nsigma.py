@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rca.detect.scaling import drop_flat, standard_scores
+from rca.detect.flat import drop_flat
 from rca.methods.base import RCAMethod, causes_from_scores
 from rca.types import Alert, RCAResult
 from rca.window import Window, split_at_onset
@@ -31,3 +31,13 @@ class NSigma(RCAMethod):
         kept, dropped = drop_flat(before, after)
         scores = standard_scores(before[kept], after[kept])
         return RCAResult(self.name, causes_from_scores(scores), dropped=tuple(dropped))
+
+
+def standard_scores(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
+    """NSigma: ``max_t (x_t - mean) / std`` over the post-onset rows, mean/std from before.
+
+    A zero std is replaced by 1, as scikit-learn's ``StandardScaler`` (used by RCAEval) does.
+    """
+    mean = before.mean()
+    std = before.std(ddof=0).replace(0.0, 1.0)
+    return ((after - mean) / std).max()

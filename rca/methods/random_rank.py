@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from rca.detect.scaling import flat_columns
+from rca.detect.flat import flat_columns
 from rca.methods.base import RCAMethod, causes_from_scores
 from rca.types import Alert, RCAResult
 from rca.window import Window
