@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # tansu joins a group in ~3 s and stalls with kafka-python's 300 s default poll interval.
     kafka_session_timeout_ms: int = 6000
     kafka_max_poll_interval_ms: int = 10000
+    # Ingest bounds: series in the window store (more are counted and their points dropped),
+    # and what one GET /window may ask (series x steps; requests at once, more get 503).
+    max_series: int = 50_000
+    window_max_cells: int = 5_000_000
+    window_max_concurrent: int = 4
 
     # Serve (`rca serve`: REST API, webhooks, incidents, Grafana write-back; rca/api).
     # Bearer token for writes and incident data (RCA_API_TOKEN, or a file holding it). Without
