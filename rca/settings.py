@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rca.errors import RCAInputError
 
 # Where the shared benchmark data lives next to a checkout of this repository.
 _SHARED_DATA = Path("..") / "shared" / "data"
+# Shortest API token accepted: a guessable token is no token.
+MIN_TOKEN_LENGTH = 16
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Settings(BaseSettings):
@@ -35,12 +42,16 @@ class Settings(BaseSettings):
     window_max_concurrent: int = 4
 
     # Serve (`rca serve`: REST API, webhooks, incidents, Grafana write-back; rca/api).
-    # Bearer token for writes and incident data (RCA_API_TOKEN, or a file holding it). Without
-    # one, `rca serve` listens on loopback only.
+    # Bearer token for writes and incident data (RCA_API_TOKEN, or a file holding it), at
+    # least 16 characters, surrounding whitespace ignored. Without one, `rca serve` listens on
+    # loopback only.
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     # Incident store: a file path (SQLite) or any SQLAlchemy URL (PostgreSQL for replicas).
     database_url: str = "rca-incidents.db"
+    # Finished incidents older than this are deleted (seconds, or 30d / 12h / 90m; 0 keeps
+    # them for ever).
+    incident_retention: float = 30 * 86400.0
     # Method of analyses that do not name one (a key of rca.methods.METHODS).
     method: str = "run"
     # Analyses running at once (worker processes), and how many may wait before new ones are
@@ -75,14 +86,33 @@ class Settings(BaseSettings):
     # How Grafana and report links reach this API (default: http://HOST:PORT of rca serve).
     public_url: str | None = None
 
+    @field_validator("incident_retention", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """``30d``, ``12h``, ``90m``, ``45s`` or plain seconds."""
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.match(value.lower())
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 30d, 12h, 90m, 3600)")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
     def resolved_api_token(self) -> str | None:
-        """The API token from ``RCA_API_TOKEN``, else from ``RCA_API_TOKEN_FILE``."""
+        """The API token from ``RCA_API_TOKEN`` (unset or empty: none), else from
+        ``RCA_API_TOKEN_FILE``, stripped; ``RCAInputError`` when what is set is blank or
+        shorter than :data:`MIN_TOKEN_LENGTH`."""
         if self.api_token is not None and self.api_token.get_secret_value():
-            return self.api_token.get_secret_value()
-        if self.api_token_file is not None:
-            token = self.api_token_file.read_text().strip()
-            return token or None
-        return None
+            token, origin = self.api_token.get_secret_value().strip(), "RCA_API_TOKEN"
+        elif self.api_token_file is not None:
+            token, origin = self.api_token_file.read_text().strip(), "RCA_API_TOKEN_FILE"
+        else:
+            return None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise RCAInputError(
+                f"{origin} holds {'a blank token' if not token else 'a token too short'}: "
+                f"use at least {MIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 24)"
+            )
+        return token
 
     def resolved_data_root(self) -> Path | None:
         """The configured data root, else ``../shared/data`` beside the working directory or
