@@ -19,17 +19,28 @@ def _data_root(flag: Path | None) -> Path | None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from rca.datasets import open_dataset
     from rca.eval.bench import (
+        BenchProtocol,
         format_faults,
         format_graphs,
         format_table,
         holdout_rows,
         run_bench,
     )
+    from rca.eval.views import parse_views
     from rca.methods import METHODS
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in methods:
         METHODS.get(name)  # unknown names fail before any work
+    if args.alert_delay is not None and args.onset != "detect":
+        raise RCAInputError("--alert-delay is the alert of --onset detect")
+    protocol = BenchProtocol(
+        views=parse_views(args.view or []),
+        onset=args.onset,
+        alert_delay_steps=args.alert_delay,
+        onset_shift_steps=args.onset_shift,
+        symptoms=args.symptoms,
+    )
     root = _data_root(args.data_root)
     datasets = [open_dataset(spec, root, seed=args.seed) for spec in args.dataset]
     rows, outcomes = run_bench(
@@ -39,13 +50,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         limit=args.limit,
         split=args.split,
         progress=not args.quiet,
+        protocol=protocol,
     )
+    print(f"protocol: {protocol.label}")
     print(format_table(rows))
-    if args.split == "all":
-        held = holdout_rows(datasets, methods, outcomes)
-        if held and any(h.cases < r.cases for h, r in zip(held, rows, strict=False)):
-            print("\nholdout (every case but the tuning fifth):")
-            print(format_table(held))
+    held = holdout_rows(datasets, methods, outcomes, protocol.label)
+    if args.split == "all" and any(h.cases < r.cases for h, r in zip(held, rows, strict=False)):
+        print("\nholdout (every case but the tuning fifth):")
+        print(format_table(held))
     graphs = format_graphs(rows)
     if graphs:
         print()
@@ -62,8 +74,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     if args.json:
         payload = {
+            "protocol": {
+                "label": protocol.label,
+                "views": [v.spec for v in protocol.views],
+                "onset": protocol.onset,
+                "alert_delay_steps": protocol.alert_delay_steps,
+                "onset_shift_steps": protocol.onset_shift_steps,
+                "symptoms": protocol.symptoms,
+                "split": args.split,
+                "seed": args.seed,
+            },
             "results": [row.to_json() for row in rows],
-            "holdout": [row.to_json() for row in holdout_rows(datasets, methods, outcomes)],
+            "holdout": [row.to_json() for row in held],
             "cases": [
                 {
                     "dataset": o.dataset,
@@ -73,6 +95,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     "fault": o.fault,
                     "service_rank": o.service_rank,
                     "metric_rank": o.metric_rank,
+                    "candidates": o.candidates,
+                    "truth_observed": o.truth_observed,
+                    "onset_error_steps": o.onset_error_steps,
+                    "onset_how": o.onset_how,
                     "seconds": o.seconds,
                     "top": list(o.top),
                     "error": o.error,
@@ -133,12 +159,15 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from rca.datasets import DATASETS
+    from rca.datasets import DATASETS, SIM_PREFIX, sim_stacks
 
     root = _data_root(args.data_root)
     print(f"data root: {root or '(none: pass --data-root or set RCA_DATA_ROOT)'}")
     for entry in DATASETS:
         print(f"{entry.name:<16} {entry.summary}")
+    for stack in sim_stacks():
+        print(f"{SIM_PREFIX + stack:<16} simulated incidents of the {stack} stack (seeded)")
+    print("any folder      in RCAEval's layout (<service>_<fault>/<rep>/data.csv)")
     return 0
 
 
@@ -248,6 +277,43 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["all", "tune", "holdout"],
         default="all",
         help="tune: every fifth case (what methods may be tuned on); holdout: the rest",
+    )
+    bench.add_argument(
+        "--view",
+        action="append",
+        default=None,
+        help="observability view applied to every case, in order (repeatable or comma-separated):"
+        " no-call-graph, latency-only, one-latency, coarse:<step> (e.g. coarse:60s),"
+        " call-graph-drop:<share> (e.g. call-graph-drop:0.5)",
+    )
+    bench.add_argument(
+        "--onset",
+        choices=["exact", "detect"],
+        default="exact",
+        help="exact: the injection time; detect: the onset detector's estimate (every method"
+        " gets the same)",
+    )
+    bench.add_argument(
+        "--alert-delay",
+        type=float,
+        default=None,
+        metavar="STEPS",
+        help="with --onset detect: an alert fires this many of the dataset's steps after the"
+        " injection and bounds the detector's search (2 steps: 2 s at 1 s, 2 min at 60 s);"
+        " default: no alert",
+    )
+    bench.add_argument(
+        "--onset-shift",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="move the onset handed to the methods by this many steps (negative: earlier)",
+    )
+    bench.add_argument(
+        "--symptoms",
+        action="store_true",
+        help="hand each case's alert (the services whose SLO broke, where the dataset knows"
+        " them) to the methods",
     )
     bench.add_argument("--by-fault", action="store_true", help="also print per-fault results")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,7 +13,13 @@ from rca.datasets.nezha import NezhaOB
 from rca.datasets.petshop import PetShop
 from rca.datasets.rcaeval import RCAEvalFolder
 from rca.datasets.rcd_sockshop import RCDSockShop
-from rca.datasets.synthetic import StackSim, StackSimConfig, Synthetic, SyntheticConfig
+from rca.datasets.synthetic import (
+    GENERATED_STACKS,
+    StackSim,
+    StackSimConfig,
+    Synthetic,
+    SyntheticConfig,
+)
 from rca.errors import DatasetLayoutError
 from rca.registry import Registry
 
@@ -57,17 +63,22 @@ def _synthetic_hard(data_root: Path | None, seed: int) -> Dataset:
 SIM_PREFIX = "sim:"
 
 
+def sim_stacks() -> list[str]:
+    """What ``sim:`` takes: the demo stacks (services/stacks/) and the generated ones."""
+    from services.stack import stack_names
+
+    return [*stack_names(), *GENERATED_STACKS]
+
+
 def open_dataset(spec: str, data_root: Path | None, seed: int = 0) -> Dataset:
     """A registered dataset by name, ``sim:<stack>`` (simulated incidents of a demo stack), or
     a folder in RCAEval's layout by path."""
     if spec in DATASETS:
         return DATASETS.get(spec).factory(data_root, seed)
     if spec.startswith(SIM_PREFIX):
-        from services.stack import stack_names
-
         stack = spec.removeprefix(SIM_PREFIX)
-        if stack not in stack_names():
-            raise DatasetLayoutError(f"no stack {stack!r}; sim: takes {', '.join(stack_names())}")
+        if stack not in sim_stacks():
+            raise DatasetLayoutError(f"no stack {stack!r}; sim: takes {', '.join(sim_stacks())}")
         return StackSim(StackSimConfig(stack, seed=seed))
     path = Path(spec)
     if path.is_dir():
@@ -91,4 +102,5 @@ __all__ = [
     "SyntheticConfig",
     "Truth",
     "open_dataset",
+    "sim_stacks",
 ]

@@ -8,6 +8,7 @@ from typing import Protocol
 import networkx as nx
 import pandas as pd
 
+from rca.types import Alert
 from rca.window import Window
 
 
@@ -31,7 +32,8 @@ class Case:
     ``history`` is fault-free data from outside the window when the dataset has some (methods
     that learn from normal behaviour may use it); ``call_graph`` is caller -> callee between
     services when the dataset ships one; ``true_graph`` (synthetic data only) is the generator's
-    cause -> effect graph between series.
+    cause -> effect graph between series; ``alert`` names the symptom (the services and series
+    whose SLO broke) where the dataset knows it.
     """
 
     dataset: str
@@ -42,6 +44,7 @@ class Case:
     history: Window | None = None
     call_graph: nx.DiGraph | None = None
     true_graph: nx.DiGraph | None = None
+    alert: Alert | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -12,6 +12,9 @@ One generator (:func:`simulate`) for two kinds of topology:
   service emit the series its live process emits, under the same names, and carries the
   stack's faults (CPU, memory, latency, errors, drops, GPU throttling, KV-cache pressure,
   link delay/jitter/loss) as they act live. Thousands of labelled incidents a minute.
+  ``sim:large`` is a generated stack at Train Ticket's scale (:func:`large_stack`: 45 services
+  behind one gateway, with their databases). Each case's alert names the SLOs the incident broke,
+  as the demo's SLO watcher judges them (learned on the case's history).
 
 Normal-period transients (short spikes) keep the pre-onset part from being clean. Every series
 edge the generator uses is in ``true_graph`` (cause -> effect), so causal learners can be
@@ -20,6 +23,7 @@ scored against it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +33,7 @@ import pandas as pd
 
 from rca.datasets.base import Case, Truth
 from rca.datasets.wide_csv import CPU, MEMORY, REQUEST_DURATION
-from rca.types import series_name, service_of
+from rca.types import Alert, parse_series_name, series_name, service_of
 
 if TYPE_CHECKING:
     from services.stack import Stack
@@ -851,6 +855,102 @@ class StackSimConfig:
     seed: int = 0
 
 
+def large_stack() -> Stack:
+    """A Train-Ticket-sized stack (45 services; fixed, whatever the bench seed), generated in
+    tiers like Train Ticket's: a gateway calls 6 composite services (booking, planning...)
+    with some probability each; they call 3-5 of 20 core services, which call 0-2 later core
+    or 6 leaf services (auth, notification...); 12 core services keep a database. Calls go to
+    later services only (a DAG), and every service is called by someone."""
+    from services.stack import Stack
+
+    rng = np.random.default_rng(46)
+    composite = [f"svc{i:02d}" for i in range(1, 7)]
+    core = [f"svc{i:02d}" for i in range(7, 27)]
+    leaf = [f"svc{i:02d}" for i in range(27, 33)]
+    with_db = sorted(str(s) for s in rng.choice(core, size=12, replace=False))
+    order = ["gateway", *composite, *core, *leaf]
+    calls: dict[str, list[str]] = {name: [] for name in order}
+    calls["gateway"] = list(composite)
+    for name in composite:
+        picked = rng.choice(core + leaf, size=int(rng.integers(3, 6)), replace=False)
+        calls[name] = [str(c) for c in picked]
+    for i, name in enumerate(core):
+        later = core[i + 1 :] + leaf
+        picked = rng.choice(later, size=int(rng.integers(0, 3)), replace=False)
+        calls[name] = [str(c) for c in picked]
+    called = {c for targets in calls.values() for c in targets}
+    for i, name in enumerate(order):
+        if name not in called and name != "gateway":  # a composite or core caller before it
+            calls[order[int(rng.integers(1, i))]].append(name)
+    metrics = [
+        "http.server.request.duration",
+        "http.server.active_requests",
+        "process.cpu.utilization",
+        "process.memory.usage",
+    ]
+    services: dict[str, dict[str, Any]] = {}
+    for name in order:
+        route_calls = [
+            {
+                "to": callee,
+                "route": "/api",
+                "probability": 1.0 if name != "gateway" else round(float(rng.uniform(0.2, 0.6)), 2),
+            }
+            for callee in calls[name]
+        ]
+        if name in with_db:
+            route_calls.append({"to": f"{name}-mongo", "route": "/query"})
+        work = {"cpu_ms": round(float(rng.uniform(0.5, 2.0)), 2), "io_ms": 0.5}
+        services[name] = {
+            "summary": "generated service",
+            "routes": {"/api": {"work": work, "calls": route_calls}},
+            "metrics": metrics,
+        }
+    for name in with_db:
+        services[f"{name}-mongo"] = {
+            "summary": "generated database",
+            "routes": {"/query": {"work": {"cpu_ms": 0.3, "io_ms": 2.5}}},
+            "metrics": metrics,
+        }
+    return Stack.model_validate(
+        {
+            "name": "large",
+            "summary": "a generated Train-Ticket-sized stack (45 services)",
+            "load": {"rate_per_second": 20, "requests": [{"service": "gateway", "route": "/api"}]},
+            "fault_params": {"latency": {"ms": 40}},
+            "slos": [{"service": "gateway", "metric": "http.server.request.duration"}],
+            "services": services,
+        }
+    )
+
+
+# ``sim:<name>`` stacks made here rather than described in services/stacks/ (they are simulated
+# only, never run live).
+GENERATED_STACKS: dict[str, Callable[[], Stack]] = {"large": large_stack}
+
+
+def slo_alert(
+    stack: Stack, window: pd.DataFrame, history: pd.DataFrame, onset: pd.Timestamp
+) -> Alert | None:
+    """The stack's SLOs that break from ``onset`` on, judged by the demo's SLO watcher learned
+    on ``history``, as an alert (``None`` when none breaks)."""
+    from rca.demo.watcher import Rule, SloWatcher
+
+    rules = [Rule("slo", s.service, s.metric, s.stat, user_facing=True) for s in stack.slos]
+    watcher = SloWatcher(rules)
+    watcher.learn(history)
+    broken = {b.rule for b in watcher.check(window, since=onset)}
+    if not broken:
+        return None
+    series = tuple(
+        str(c)
+        for c in window.columns
+        for k in [parse_series_name(str(c))]
+        if any((k.service, k.metric, k.stat) == (r.service, r.metric, r.stat) for r in broken)
+    )
+    return Alert(tuple(dict.fromkeys(r.service for r in rules if r in broken)), series)
+
+
 class StackSim:
     """Simulated incidents of a demo stack (``sim:<stack>``): the faults that apply to the
     stack in turn, each at a seeded random target it applies to."""
@@ -859,7 +959,8 @@ class StackSim:
         from services.stack import load_stack
 
         self.config = config
-        self.stack = load_stack(config.stack)
+        generated = GENERATED_STACKS.get(config.stack)
+        self.stack = generated() if generated else load_stack(config.stack)
         self.model = StackModel(self.stack)
         self.name = f"sim:{self.stack.name}"
         self._shape = SyntheticConfig(
@@ -886,13 +987,15 @@ class StackSim:
         frame, true_graph = simulate(self.model.graph, root, fault, self._shape, rng, self.model)
         history = frame.iloc[: self.config.history_steps]
         window = frame.iloc[self.config.history_steps :]
+        onset = window.index[self.config.onset_step]
         return Case(
             dataset=self.name,
             case_id=case_id,
             window=window,
-            onset=window.index[self.config.onset_step],
+            onset=onset,
             truth=Truth(root, fault, frozenset(STACK_FAULTS[fault].indicators)),
             history=history if len(history) else None,
             call_graph=self.stack.call_graph(),
             true_graph=true_graph,
+            alert=slo_alert(self.stack, window, history, onset) if len(history) else None,
         )

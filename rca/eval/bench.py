@@ -1,4 +1,10 @@
-"""Methods x datasets on the same cases, same protocol; one row per (dataset, method)."""
+"""Methods x datasets on the same cases, same protocol; one row per (dataset, method).
+
+The protocol (:class:`Protocol`) says what each method is handed: the case through the
+observability views (:mod:`rca.eval.views`), the onset (the injection time, or what the onset
+detector finds before the alert, moved by ``onset_shift`` steps) and, with ``symptoms``, the
+case's alert. Every method gets the same case and the same onset.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,32 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from rca.datasets.base import Case, Dataset
-from rca.eval.scoring import accuracy_at, average_accuracy, rank_truth
+from rca.eval.scoring import (
+    accuracy_at,
+    average_accuracy,
+    mean_rank,
+    normalize_service,
+    rank_truth,
+)
+from rca.eval.views import View, apply_views, case_seed, shift_onset, truth_observed
 from rca.methods import make_method
+from rca.types import Alert, service_of
+from rca.window import Window, infer_step_seconds
+
+# Methods whose order is their seed alone get one seed per case (from the run's seed and the
+# case id), so that cases sharing their columns get independent orders (chance); the others
+# keep the run's seed, so their numbers stay comparable across runs.
+SEEDED_PER_CASE = frozenset({"random"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,14 @@ class CaseOutcome:
     # learned edges (all its edges if it learns none), and the precision of a random guess.
     edge_precision: float | None = None
     edge_chance: float | None = None
+    # Services in the window the method saw (a database counts as its service): an unranked
+    # truth counts as candidates + 1 in the mean rank.
+    candidates: int = 0
+    # Whether the window (after the views) still has a series of the truth service.
+    truth_observed: bool = True
+    # The onset handed to the method minus the true onset, in the window's steps; how it was found.
+    onset_error_steps: float = 0.0
+    onset_how: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,10 @@ class BenchRow:
     by_fault: dict[str, dict[str, float]] = field(default_factory=dict)
     edge_precision: float | None = None
     edge_chance: float | None = None
+    mean_rank: float = math.nan
+    unobserved: int = 0  # cases whose truth service has no series left after the views
+    onset_error_median: float = 0.0
+    protocol: str = "exact onset"
 
     def to_json(self) -> dict[str, object]:
         return {k: None if _is_nan(v) else v for k, v in asdict(self).items()}
@@ -85,13 +118,119 @@ def pick_cases(case_ids: Sequence[str], limit: int | None) -> list[str]:
     return [case_ids[int(i * step)] for i in range(limit)]
 
 
-def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
-    """Fit (on the case's history and call graph) and rank one case with a fresh method."""
+class OnsetEstimate(Protocol):
+    onset: pd.Timestamp
+    method: str
+
+
+class OnsetDetector(Protocol):
+    """:func:`rca.detect.onset.detect_onset`'s signature (what ``--onset detect`` calls)."""
+
+    def __call__(
+        self,
+        window: Window,
+        *,
+        not_after: pd.Timestamp | None = None,
+        not_before: pd.Timestamp | None = None,
+        history: Window | None = None,
+    ) -> OnsetEstimate: ...
+
+
+@dataclass(frozen=True)
+class BenchProtocol:
+    """What every method is handed. ``onset``: ``exact`` (the injection time) or ``detect``
+    (the onset detector's estimate; with ``alert_delay_steps`` it is told that an alert fired
+    that many of the window's steps after the injection, an upper bound, never the injection
+    itself); ``onset_shift_steps`` then moves the onset (negative: earlier); ``symptoms``
+    hands the case's alert (its SLO-breaching services) to ``rank``."""
+
+    views: tuple[View, ...] = ()
+    onset: Literal["exact", "detect"] = "exact"
+    alert_delay_steps: float | None = None
+    onset_shift_steps: int = 0
+    symptoms: bool = False
+
+    @property
+    def label(self) -> str:
+        parts = [",".join(v.spec for v in self.views) or "full view"]
+        if self.onset == "detect":
+            alert = (
+                "no alert"
+                if self.alert_delay_steps is None
+                else f"alert +{self.alert_delay_steps:g} steps"
+            )
+            parts.append(f"detected onset ({alert})")
+        else:
+            parts.append("exact onset")
+        if self.onset_shift_steps:
+            parts.append(f"onset shift {self.onset_shift_steps:+d} steps")
+        if self.symptoms:
+            parts.append("symptoms")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class HandedOnset:
+    """The onset every method gets for one case, and how it was found."""
+
+    onset: pd.Timestamp
+    how: str
+
+
+def hand_onset(
+    case: Case, protocol: BenchProtocol, detector: OnsetDetector | None = None
+) -> HandedOnset:
+    """The onset ``protocol`` hands the methods for ``case`` (the detector is called once per
+    case, so every method gets the same). A detector that fails hands the alert time (or,
+    without an alert, the start of the window's last quarter, as the API does), and says so."""
+    onset, how = case.onset, "exact"
+    if protocol.onset == "detect":
+        index = case.window.index
+        alert_at = None
+        if protocol.alert_delay_steps is not None:
+            step = pd.Timedelta(seconds=infer_step_seconds(index))
+            alert_at = min(case.onset + protocol.alert_delay_steps * step, index[-1])
+        if detector is None:
+            from rca.detect.onset import detect_onset as detector
+        try:
+            estimate = detector(case.window, not_after=alert_at, history=case.history)
+            onset, how = estimate.onset, f"detected ({estimate.method})"
+        except Exception as exc:  # counted per case, like a failing method
+            onset = alert_at if alert_at is not None else index[(3 * len(index)) // 4]
+            how = f"detector failed ({type(exc).__name__}: {exc}); alert time"
+    return HandedOnset(shift_onset(case.window, onset, protocol.onset_shift_steps), how)
+
+
+def candidate_count(window: Window) -> int:
+    """Services in the window, a database counted as its service (as scoring counts them)."""
+    return len({normalize_service(service_of(str(c))) for c in window.columns})
+
+
+def run_case(
+    case: Case,
+    method_name: str,
+    seed: int,
+    *,
+    handed: HandedOnset | None = None,
+    alert: Alert | None = None,
+) -> CaseOutcome:
+    """Fit (on the case's history and call graph) and rank one case with a fresh method, at
+    the ``handed`` onset (default: the case's) and with ``alert`` (default: none)."""
+    handed = handed or HandedOnset(case.onset, "exact")
+    onset = handed.onset
+    context = {
+        "candidates": candidate_count(case.window),
+        "truth_observed": truth_observed(case),
+        "onset_error_steps": _steps_between(case.window, case.onset, onset),
+        "onset_how": handed.how,
+    }
+    if method_name in SEEDED_PER_CASE:
+        seed = case_seed(seed, case.case_id)
     started = time.perf_counter()
     try:
         method = make_method(method_name, seed=seed)
         method.fit(case.history, call_graph=case.call_graph, series_graph=case.true_graph)
-        result = method.rank(case.window, case.onset)
+        result = method.rank(case.window, onset, alert=alert)
     except Exception as exc:  # a failing method must not stop the benchmark; it is counted
         return CaseOutcome(
             case.dataset,
@@ -105,6 +244,7 @@ def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
             time.perf_counter() - started,
             (),
             error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
+            **context,
         )
     seconds = time.perf_counter() - started
     ranks = rank_truth(result, case.truth)
@@ -125,7 +265,14 @@ def run_case(case: Case, method_name: str, seed: int) -> CaseOutcome:
         top,
         edge_precision=precision,
         edge_chance=chance,
+        **context,
     )
+
+
+def _steps_between(window: Window, start: pd.Timestamp, end: pd.Timestamp) -> float:
+    if start == end:
+        return 0.0
+    return (end - start).total_seconds() / infer_step_seconds(window.index)
 
 
 def edge_precision(found: nx.DiGraph, truth: nx.DiGraph) -> tuple[float | None, float]:
@@ -142,7 +289,9 @@ def edge_precision(found: nx.DiGraph, truth: nx.DiGraph) -> tuple[float | None, 
     return sum(1 for e in learned if e in true_edges) / len(learned), chance
 
 
-def summarize(dataset: str, method: str, outcomes: Sequence[CaseOutcome]) -> BenchRow:
+def summarize(
+    dataset: str, method: str, outcomes: Sequence[CaseOutcome], protocol: str = "exact onset"
+) -> BenchRow:
     ranks = [o.service_rank for o in outcomes]
     metric_ranks = [o.metric_rank for o in outcomes if o.metric_scored]
     seconds = np.array([o.seconds for o in outcomes]) if outcomes else np.array([math.nan])
@@ -172,6 +321,12 @@ def summarize(dataset: str, method: str, outcomes: Sequence[CaseOutcome]) -> Ben
         by_fault=by_fault,
         edge_precision=_mean([o.edge_precision for o in outcomes]),
         edge_chance=_mean([o.edge_chance for o in outcomes]),
+        mean_rank=mean_rank(ranks, [o.candidates for o in outcomes]),
+        unobserved=sum(1 for o in outcomes if not o.truth_observed),
+        onset_error_median=(
+            float(np.median([o.onset_error_steps for o in outcomes])) if outcomes else math.nan
+        ),
+        protocol=protocol,
     )
 
 
@@ -189,8 +344,13 @@ def run_bench(
     split: Split = "all",
     progress: bool = True,
     on_outcome: Callable[[CaseOutcome], None] | None = None,
+    protocol: BenchProtocol | None = None,
+    detector: OnsetDetector | None = None,
 ) -> tuple[list[BenchRow], list[CaseOutcome]]:
-    """Run every method on every (limited) case of every dataset; each case is loaded once."""
+    """Run every method on every (limited) case of every dataset under ``protocol`` (default:
+    the case as recorded, the exact onset); each case is loaded, viewed and given its onset
+    once. ``detector`` stands in for :func:`rca.detect.onset.detect_onset`."""
+    protocol = protocol or BenchProtocol()
     rows: list[BenchRow] = []
     outcomes: list[CaseOutcome] = []
     for dataset in datasets:
@@ -202,10 +362,8 @@ def run_bench(
         )
         started = time.perf_counter()
         for case_id in bar:
-            case = dataset.load(case_id)
-            for method in methods:
-                outcome = run_case(case, method, seed)
-                per_method[method].append(outcome)
+            for outcome in _run_protocol(dataset.load(case_id), methods, seed, protocol, detector):
+                per_method[outcome.method].append(outcome)
                 outcomes.append(outcome)
                 if on_outcome:
                     on_outcome(outcome)
@@ -215,7 +373,7 @@ def run_bench(
                     for m, v in per_method.items()
                 }
             )
-        rows.extend(summarize(dataset.name, m, per_method[m]) for m in methods)
+        rows.extend(summarize(dataset.name, m, per_method[m], protocol.label) for m in methods)
         if progress and bar.disable:
             elapsed = time.perf_counter() - started
             print(
@@ -226,8 +384,49 @@ def run_bench(
     return rows, outcomes
 
 
+def _run_protocol(
+    case: Case,
+    methods: Sequence[str],
+    seed: int,
+    protocol: BenchProtocol,
+    detector: OnsetDetector | None,
+) -> Iterator[CaseOutcome]:
+    """Every method on one case under ``protocol``; a view that cannot be applied to the case
+    fails every method on it (counted, as a failing method is)."""
+    try:
+        viewed = apply_views(case, protocol.views, seed)
+        handed = hand_onset(viewed, protocol, detector)
+    except Exception as exc:  # the case still counts, as a miss
+        error = f"view: {type(exc).__name__}: {exc}"
+        yield from (
+            CaseOutcome(
+                case.dataset,
+                method,
+                case.case_id,
+                case.truth.service,
+                case.truth.fault,
+                None,
+                None,
+                bool(case.truth.metrics),
+                0.0,
+                (),
+                error=error,
+                candidates=candidate_count(case.window),
+                truth_observed=False,
+            )
+            for method in methods
+        )
+        return
+    alert = viewed.alert if protocol.symptoms else None
+    for method in methods:
+        yield run_case(viewed, method, seed, handed=handed, alert=alert)
+
+
 def holdout_rows(
-    datasets: Sequence[Dataset], methods: Sequence[str], outcomes: Sequence[CaseOutcome]
+    datasets: Sequence[Dataset],
+    methods: Sequence[str],
+    outcomes: Sequence[CaseOutcome],
+    protocol: str = "exact onset",
 ) -> list[BenchRow]:
     """The rows again, on the holdout cases only (those no method was tuned on)."""
     rows = []
@@ -240,7 +439,7 @@ def holdout_rows(
                 if o.dataset == dataset.name and o.method == method and o.case_id in held
             ]
             if mine:
-                rows.append(summarize(dataset.name, method, mine))
+                rows.append(summarize(dataset.name, method, mine, protocol))
     return rows
 
 
@@ -253,7 +452,9 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
-    """A plain-text table, one line per (dataset, method)."""
+    """A plain-text table, one line per (dataset, method). Mean rank: an unranked truth counts
+    as the number of candidate services + 1; truth unseen: cases whose truth service has no
+    series left after the views; onset err med: the median of handed - true onset, in steps."""
     header = (
         "dataset",
         "method",
@@ -261,6 +462,9 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         "AC@1",
         "AC@3",
         "Avg@5",
+        "mean rank",
+        "truth unseen",
+        "onset err med",
         "s/case med",
         "s/case p90",
         "metric AC@1",
@@ -275,6 +479,9 @@ def format_table(rows: Sequence[BenchRow]) -> str:
             _fmt(r.ac1),
             _fmt(r.ac3),
             _fmt(r.avg5),
+            _fmt(r.mean_rank, 1),
+            str(r.unobserved),
+            _fmt(r.onset_error_median, 1),
             _fmt(r.seconds_median, 3),
             _fmt(r.seconds_p90, 3),
             f"{_fmt(r.metric_ac1)} ({r.metric_cases})" if r.metric_cases else "-",

@@ -80,6 +80,15 @@ def accuracy_at(ranks: Sequence[int | None], k: int) -> float:
     return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
 
 
+def mean_rank(ranks: Sequence[int | None], candidates: Sequence[int]) -> float:
+    """Mean position of the truth; an unranked truth counts as its case's number of candidates
+    + 1 (behind every service the method could have named)."""
+    if not ranks:
+        return math.nan
+    placed = [c + 1 if r is None else r for r, c in zip(ranks, candidates, strict=True)]
+    return sum(placed) / len(placed)
+
+
 def average_accuracy(ranks: Sequence[int | None], k: int = 5) -> float:
     """Avg@k: mean of AC@1 .. AC@k."""
     return sum(accuracy_at(ranks, i) for i in range(1, k + 1)) / k
