@@ -301,3 +301,35 @@ def test_run_reads_the_call_graph_from_service_graph_metrics(rng):
         )
         window[name] = 100 + rng.normal(0, 1, len(window))
     assert make_method("run-topology").rank(window, onset).services()[0][0] == "root"
+
+
+# ---- a total ranking -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["run-nograph", "run-topology", "run-fast"])
+def test_quiet_services_are_ordered_by_their_evidence_never_tied_last(rng, method):
+    """One loud service, eleven that barely move (robust z from 0.5 to 2.7, under the walk's
+    offset) and one that is constant: every service gets its own place, the quiet ones in
+    the order of how far they moved, the constant one last."""
+    index = pd.date_range("2026-01-01", periods=120, freq="10s", tz="UTC")
+    onset_row = 90
+    window = pd.DataFrame(
+        {f"s{i:02d}:latency": rng.normal(0.0, 1.0, 120) for i in range(12)}, index=index
+    )
+    window["flat:latency"] = 1.0
+    window.iloc[onset_row:, 0] += 30.0  # s00: the incident
+    # s01..s11: the same small noise after the onset, shifted by 0.3 .. 2.3 robust spreads.
+    after = rng.normal(0.0, 0.01, 120 - onset_row)
+    for i in range(1, 12):
+        calm = window.iloc[:onset_row, i]
+        spread = max(
+            1.4826 * (calm - calm.median()).abs().median(),
+            (calm.quantile(0.75) - calm.quantile(0.25)) / 1.349,
+            calm.std(ddof=0),
+        )
+        window.iloc[onset_row:, i] = calm.median() + (0.2 * i + 0.3) * spread + after
+    result = make_method(method).rank(window, index[onset_row])
+    ranking = result.services()
+    scores = [score for _, score in ranking]
+    assert len(set(scores)) == len(scores) == 13  # total: no tie anywhere
+    assert [s for s, _ in ranking] == ["s00", *[f"s{i:02d}" for i in range(11, 0, -1)], "flat"]

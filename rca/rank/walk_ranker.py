@@ -5,6 +5,10 @@ A series' anomaly is ``1 - exp(-(strength - offset) / scale)`` above ``offset`` 
 receiver's per-peer series count for the peer when only that peer changed
 (:mod:`rca.rank.peer_attribution`); a service's score is the walk's share of its series, the
 statistics of one distribution counted once.
+
+The order is total: services the walk gives no share (nothing anomalous enough) follow, ordered
+by their strongest robust evidence, and services whose every series was dropped (empty or
+constant on a side: no evidence at all) come last, tied only with each other.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from rca.detect.robust import as_unit_interval
 from rca.rank.anomaly_walk import anomaly_walk
 from rca.rank.base import Ranking
 from rca.rank.peer_attribution import attributed_services, service_shares
-from rca.types import AnomalyScores, CausalGraph, Evidence, RankedCause
+from rca.types import AnomalyScores, CausalGraph, Evidence, RankedCause, service_of
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,34 @@ class AnomalyWalkRanker:
             kappa=self.hold_kappa,
         )
         owners = attributed_services(names, anomaly)
-        services = service_shares(names, owners, share)
-        # Ties in the walk (e.g. nothing anomalous) fall back to the strongest series.
-        tiebreak = scores.strength.groupby(owners).max()
-        order = sorted(services.index, key=lambda s: (-services[s], -tiebreak[s], s))
-        causes = _causes(names, owners, order, share, scores, graph.weights)
-        return Ranking(causes, {s: float(services[s]) for s in order})
+        # A receiver whose every series counts for its peers keeps a place, without evidence.
+        everyone = sorted({service_of(name) for name in names})
+        service_scores = evidence_scores(
+            service_shares(names, owners, share).reindex(everyone, fill_value=0.0),
+            scores.strength.groupby(owners).max().reindex(everyone, fill_value=0.0),
+            {service_of(name) for name in scores.dropped},
+        )
+        causes = _causes(names, owners, list(service_scores), share, scores, graph.weights)
+        return Ranking(causes, service_scores)
+
+
+def evidence_scores(walk: pd.Series, strength: pd.Series, unscored: set[str]) -> dict[str, float]:
+    """Every service's score, best first, in three bands that never overlap: the walk's share
+    (in ``(0, 1]``) where it gave one; else ``-1 / (1 + strength)`` (in ``[-1, 0)``) from the
+    strongest robust z of the service's series; ``-2`` for ``unscored`` services with no kept
+    series. Equal scores mean equal evidence.
+
+    >>> walk = pd.Series({"a": 0.0, "b": 0.7, "c": 0.0})
+    >>> strength = pd.Series({"a": 1.0, "b": 9.0, "c": 3.0})
+    >>> evidence_scores(walk, strength, {"c", "d"})
+    {'b': 0.7, 'c': -0.25, 'a': -0.5, 'd': -2.0}
+    """
+    scores = {
+        str(s): float(walk[s]) if walk[s] > 0 else -1.0 / (1.0 + float(strength[s]))
+        for s in walk.index
+    }
+    scores.update({s: -2.0 for s in sorted(unscored) if s not in scores})
+    return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _causes(
