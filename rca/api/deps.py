@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -78,11 +79,7 @@ def _credential(request: Request) -> str | None:
 
 def _token_ok(request: Request, auth: AuthConfig) -> bool:
     given = _credential(request)
-    return (
-        auth.token is not None
-        and given is not None
-        and hmac.compare_digest(given.encode(), auth.token.encode())
-    )
+    return auth.token is not None and given is not None and _same(auth.token, given)
 
 
 def require_token(
@@ -108,11 +105,17 @@ def signature_ok(body: bytes, headers: dict[str, str], secret: bytes, max_skew: 
             sent = float(timestamp)
         except ValueError:
             return False
-        if abs(time.time() - sent) > max_skew:
+        if not math.isfinite(sent) or abs(time.time() - sent) > max_skew:
             return False
-        message = timestamp.encode() + b":" + body
+        message = timestamp.encode("latin-1") + b":" + body
     expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return _same(expected, signature.strip().lower())
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret with what a client sent, as bytes:
+    ``compare_digest`` refuses ``str`` that is not ASCII, and clients send anything."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
 
 async def require_webhook_auth(
@@ -149,6 +152,6 @@ def require_report_access(
     if auth.token is None or _token_ok(request, auth):
         return
     expected = service.report_signature(incident_id)
-    if key is not None and expected is not None and hmac.compare_digest(key, expected):
+    if key is not None and expected is not None and _same(expected, key):
         return
     raise _unauthorized("a valid bearer token or report key is required")

@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,7 +22,8 @@ from rca.api.routes import analyses, health, incidents, webhooks
 from rca.causal.call_graph import read_call_graph
 from rca.errors import RCAInputError
 from rca.grafana.writeback import GrafanaWriteBack
-from rca.incidents.service import AlertWindow, IncidentService, NotFound
+from rca.incidents.alerts import clean_json
+from rca.incidents.service import AlertWindow, Housekeeper, IncidentService, NotFound
 from rca.incidents.sources import IngestHttpSource, WindowSource
 from rca.incidents.store import IncidentStore
 from rca.incidents.workers import AnalysisPool
@@ -143,10 +146,13 @@ def create_app(
             resolved = _resolved_hook(store, grafana)
             service.on_resolved = lambda incident_id: updates.submit(resolved, incident_id)
         app.state.service = service
+        housekeeper = Housekeeper(service, settings.incident_retention)
+        housekeeper.start()
         pool.start()
         try:
             yield
         finally:
+            housekeeper.stop()
             pool.stop()
             if updates is not None:
                 updates.shutdown(wait=True)
@@ -172,6 +178,12 @@ def create_app(
         # The shape of FastAPI's own 422, so clients and the OpenAPI schema see one format.
         detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422, but it echoes the input, which JSON cannot always carry back
+        # (NaN, a lone surrogate): those are cleaned rather than failing with a 500.
+        return JSONResponse({"detail": clean_json(jsonable_encoder(exc.errors()))}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from rca.incidents.alerts import AlertmanagerWebhook, GrafanaWebhook
+from rca.incidents.alerts import AlertmanagerWebhook, CleanModel, GrafanaWebhook
 
 __all__ = [
     "AlertOutcomePublic",
@@ -45,8 +45,9 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-class RCACreate(BaseModel):
-    """An analysis of ``[start, end]``. Times: ISO 8601 (no offset = UTC) or unix seconds."""
+class RCACreate(CleanModel):
+    """An analysis of ``[start, end]``. Times: ISO 8601 (no offset = UTC) or unix seconds.
+    Strings are cleaned and non-finite numbers read as ``null`` (see ``CleanModel``)."""
 
     model_config = ConfigDict(
         extra="forbid",

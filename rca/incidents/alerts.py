@@ -23,18 +23,26 @@ Labels choose what to analyse:
 - **onset**: ``rca_onset`` (label or annotation; ISO 8601 or unix seconds) when present, else
   ``startsAt``;
 - **method**: ``rca_method`` when present, else the server's default.
+
+Hostile input is bounded here, at the schema boundary, never by a database error: every string
+of a payload has NUL and lone surrogates (which JSON allows and no database or UTF-8 encoder
+takes) replaced by U+FFFD, so the alert is kept rather than dropped; non-finite numbers become
+``null``; ids must fit a 32-bit column (else 422); what is derived for a column is cut to it
+(the title) or dropped when it cannot be what it claims (a dashboard uid longer than any
+Grafana uid, a panel id beyond 32 bits).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rca.errors import RCAInputError
 from rca.window import to_timestamp
@@ -51,6 +59,45 @@ SERVICE_LABELS = (
 NAMESPACE_LABELS = ("service_namespace", "namespace")
 
 _Labels = dict[str, str]
+
+# Columns of the incident store (rca.incidents.store) that derived values must fit.
+INT32_MAX = 2**31 - 1
+TITLE_MAX = 512
+DASHBOARD_UID_MAX = 128
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` with NUL and lone surrogates replaced by U+FFFD.
+
+    >>> clean_text("a\x00b\ud800") == "a\ufffdb\ufffd"
+    True
+    """
+    return text if text.isascii() and "\x00" not in text else _UNSTORABLE.sub("\ufffd", text)
+
+
+def clean_json(value: Any) -> Any:
+    """Parsed JSON with every string (keys too) cleaned by :func:`clean_text` and every
+    non-finite number made ``None``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {clean_json(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
+class CleanModel(BaseModel):
+    """A request body whose strings and numbers are made storable before validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        return clean_json(data)
 
 
 class WebhookAlert(BaseModel):
@@ -74,10 +121,10 @@ class GrafanaAlert(WebhookAlert):
     panelURL: str | None = None
     silenceURL: str | None = None
     ruleUID: str | None = None
-    orgId: int | None = None
+    orgId: int | None = Field(None, ge=0, le=INT32_MAX)
 
 
-class _Notification(BaseModel):
+class _Notification(CleanModel):
     model_config = ConfigDict(extra="allow")
 
     receiver: str = ""
@@ -95,7 +142,7 @@ class GrafanaWebhook(_Notification):
 
     version: Literal["1"]
     alerts: list[GrafanaAlert] = Field(max_length=1000)
-    orgId: int | None = None
+    orgId: int | None = Field(None, ge=0, le=INT32_MAX)
     title: str | None = None
     state: str | None = None
     message: str | None = None
@@ -187,11 +234,11 @@ def _onset(alert: WebhookAlert) -> dt.datetime:
         return _utc(alert.startsAt)
     try:
         return to_timestamp(text).to_pydatetime()
-    except RCAInputError as exc:
+    except (RCAInputError, ValueError, OverflowError) as exc:  # pandas: out of its range
         raise RCAInputError(f"alert {alert.fingerprint}: rca_onset {text!r} is not a time") from exc
 
 
-_PANEL = re.compile(r"^(?:panel-)?(\d+)$")
+_PANEL = re.compile(r"^(?:panel-)?(\d{1,10})$")
 
 
 def _dashboard(alert: GrafanaAlert) -> tuple[str | None, int | None]:
@@ -207,7 +254,10 @@ def _dashboard(alert: GrafanaAlert) -> tuple[str | None, int | None]:
     if not panel and alert.panelURL:
         panel = (parse_qs(urlparse(alert.panelURL).query).get("viewPanel") or [None])[0]
     match = _PANEL.match(panel or "")
-    return uid or None, int(match.group(1)) if match else None
+    panel_id = int(match.group(1)) if match else None
+    if uid and len(uid) > DASHBOARD_UID_MAX:
+        uid = None
+    return uid or None, panel_id if panel_id is not None and panel_id <= INT32_MAX else None
 
 
 def _event(
@@ -238,7 +288,7 @@ def _event(
         starts_at=starts_at,
         ends_at=_ends_at(alert.endsAt),
         onset=onset,
-        title=labels.get("alertname") or alert.annotations.get("summary") or "alert",
+        title=(labels.get("alertname") or alert.annotations.get("summary") or "alert")[:TITLE_MAX],
         labels=labels,
         symptoms=_symptoms(labels, known),
         scope=scope,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,19 +17,25 @@ from typing import Any, Literal
 from rca.errors import RCAInputError
 from rca.incidents.alerts import AlertEvent
 from rca.incidents.sources import WindowSource
-from rca.incidents.store import IncidentStore, NewIncident
+from rca.incidents.store import AlertsRecorded, IncidentStore, NewIncident
 from rca.incidents.workers import AnalysisPool
 from rca.methods import METHODS
 
+log = logging.getLogger(__name__)
+
 # Longest window one analysis may ask for (the window store keeps an hour by default).
 MAX_WINDOW_SECONDS = 7 * 86400.0
+# How far ahead of this server's clock an alert may start (the senders' clock skew). Later
+# onsets are refused (422): their incidents would wait in the queue, counted against its
+# limit, until the onset came.
+MAX_ALERT_LEAD_SECONDS = 600.0
 
 
 class QueueFull(Exception):
     """The analysis queue is at its limit; try again after ``retry_after_seconds``."""
 
-    def __init__(self, queued: int, retry_after_seconds: int) -> None:
-        super().__init__(f"the analysis queue is full ({queued} waiting)")
+    def __init__(self, queued: int, retry_after_seconds: int, note: str = "") -> None:
+        super().__init__(f"the analysis queue is full ({queued} waiting){note}")
         self.queued = queued
         self.retry_after_seconds = retry_after_seconds
 
@@ -130,56 +138,77 @@ class IncidentService:
         return row
 
     def on_alerts(self, events: Sequence[AlertEvent]) -> list[AlertOutcome]:
-        """Firing alerts open incidents (once per episode), resolved ones close them. The
-        whole notification is refused with :class:`QueueFull` when its new episodes do not
-        fit, so the sender retries it (duplicates are harmless)."""
+        """Firing alerts open incidents (once per episode), resolved ones close them, all in
+        one transaction. New episodes are opened while the queue has room; when some do not
+        fit, :class:`QueueFull` says so after the rest is stored, and the sender's retry of
+        the whole notification finds the stored ones as duplicates."""
         firing = [e for e in events if e.status == "firing"]
+        self._check_alerts(firing)
+        window = self.alert_window
+        with self.store.admission:
+            recorded = self.store.record_alerts(
+                [self._new_alert(e, window) for e in firing],
+                [(e.dedupe_key, e.ends_at) for e in events if e.status == "resolved"],
+                self.queue_limit,
+            )
+        if recorded.opened:
+            self.pool.wake()
+        for found in recorded.resolved.values():
+            if found is not None and self.on_resolved is not None:
+                self.on_resolved(found)
+        if recorded.refused:
+            queued = self.store.queued()
+            raise QueueFull(
+                queued,
+                self.pool.retry_after_seconds(queued),
+                f"; {len(recorded.refused)} of {len(recorded.refused) + len(recorded.opened)} "
+                "new alerts are waiting for room (the others are stored)",
+            )
+        return [self._outcome(e, recorded) for e in events]
+
+    def _check_alerts(self, firing: Sequence[AlertEvent]) -> None:
+        latest = self.store.clock() + dt.timedelta(seconds=MAX_ALERT_LEAD_SECONDS)
         for event in firing:
             if event.method is not None:
                 check_method(event.method)
-        outcomes: list[AlertOutcome] = []
-        with self.store.admission:
-            known = self.store.existing_keys([e.dedupe_key for e in firing])
-            fresh = {e.dedupe_key for e in firing} - known
-            if fresh:
-                self._admit(len(fresh))
-            for event in events:
-                outcomes.append(self._on_alert(event))
-        if any(o.action == "opened" for o in outcomes):
-            self.pool.wake()
-        return outcomes
+            for name, value in (("startsAt", event.starts_at), ("onset", event.onset)):
+                if value > latest:
+                    raise RCAInputError(
+                        f"alert {event.fingerprint}: {name} {value.isoformat()} is more than "
+                        f"{MAX_ALERT_LEAD_SECONDS:.0f} s ahead of this server's clock"
+                    )
 
-    def _on_alert(self, event: AlertEvent) -> AlertOutcome:
-        if event.status == "resolved":
-            found = self.store.resolve(event.dedupe_key, event.ends_at)
-            action = "resolved" if found else "ignored"
-            if found and self.on_resolved is not None:
-                self.on_resolved(found)
-            return AlertOutcome(found, event.fingerprint, event.status, action)
-        window = self.alert_window
+    def _new_alert(self, event: AlertEvent, window: AlertWindow) -> NewIncident:
         onset = event.onset
-        incident_id, duplicate = self.store.open_alert(
-            NewIncident(
-                source=event.source,
-                method=event.method or self.default_method,
-                not_before=onset + dt.timedelta(seconds=window.settle_seconds),
-                title=event.title,
-                window_start=onset - dt.timedelta(seconds=window.before_seconds),
-                window_end=onset + dt.timedelta(seconds=window.after_seconds),
-                onset=onset,
-                services=event.scope,
-                symptoms=event.symptoms,
-                labels=event.labels,
-                dedupe_key=event.dedupe_key,
-                fingerprint=event.fingerprint,
-                starts_at=event.starts_at,
-                org_id=event.org_id,
-                dashboard_uid=event.dashboard_uid,
-                panel_id=event.panel_id,
-            )
+        return NewIncident(
+            source=event.source,
+            method=event.method or self.default_method,
+            not_before=onset + dt.timedelta(seconds=window.settle_seconds),
+            title=event.title,
+            window_start=onset - dt.timedelta(seconds=window.before_seconds),
+            window_end=onset + dt.timedelta(seconds=window.after_seconds),
+            onset=onset,
+            services=event.scope,
+            symptoms=event.symptoms,
+            labels=event.labels,
+            dedupe_key=event.dedupe_key,
+            fingerprint=event.fingerprint,
+            starts_at=event.starts_at,
+            org_id=event.org_id,
+            dashboard_uid=event.dashboard_uid,
+            panel_id=event.panel_id,
         )
-        action = "duplicate" if duplicate else "opened"
-        return AlertOutcome(incident_id, event.fingerprint, event.status, action)
+
+    @staticmethod
+    def _outcome(event: AlertEvent, recorded: AlertsRecorded) -> AlertOutcome:
+        key = event.dedupe_key
+        if event.status == "resolved":
+            found = recorded.resolved.get(key)
+            return AlertOutcome(
+                found, event.fingerprint, event.status, "resolved" if found else "ignored"
+            )
+        action = "opened" if key in recorded.opened else "duplicate"
+        return AlertOutcome(recorded.ids[key], event.fingerprint, event.status, action)
 
     def known_services(self) -> list[str] | None:
         if self.source is None:
@@ -238,3 +267,59 @@ class IncidentService:
             except Exception:
                 checks[name] = False
         return checks
+
+
+class Housekeeper:
+    """A thread that, at start and every ``interval_seconds``, deletes incidents finished
+    more than ``retention_seconds`` ago (``RCA_INCIDENT_RETENTION``; 0 keeps them) and fails
+    queued ones that could not become due for longer than any accepted alert allows."""
+
+    def __init__(
+        self,
+        service: IncidentService,
+        retention_seconds: float,
+        interval_seconds: float = 600.0,
+    ) -> None:
+        self.service = service
+        self.retention_seconds = retention_seconds
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep(self) -> tuple[int, int]:
+        """One pass: ``(deleted, failed)``."""
+        store = self.service.store
+        now = store.clock()
+        deleted = 0
+        if self.retention_seconds > 0:
+            deleted = store.delete_finished(now - dt.timedelta(seconds=self.retention_seconds))
+        latest = now + dt.timedelta(
+            seconds=MAX_ALERT_LEAD_SECONDS + self.service.alert_window.settle_seconds + 60
+        )
+        failed = store.fail_unreachable(
+            latest, "the alert's onset is too far in the future to analyse"
+        )
+        return deleted, failed
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rca-housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                deleted, failed = self.sweep()
+                if deleted or failed:
+                    log.info(
+                        "housekeeping: %d old incidents deleted, %d unreachable failed",
+                        deleted,
+                        failed,
+                    )
+            except Exception:  # the database may be away for a while: try again next time
+                log.exception("incident housekeeping failed")
+            self._stop.wait(self.interval_seconds)

@@ -223,6 +223,18 @@ class NewIncident:
     panel_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AlertsRecorded:
+    """What one notification did: the incident of each firing episode (dedupe key -> id; new
+    or re-delivered), which were opened, which did not fit the queue, and the incident each
+    resolved episode closed (``None`` when unknown)."""
+
+    ids: dict[str, str]
+    opened: set[str]
+    refused: list[str]
+    resolved: dict[str, str | None]
+
+
 class IncidentStore:
     """Incidents in a SQL database; every method is one short transaction (thread-safe)."""
 
@@ -254,86 +266,118 @@ class IncidentStore:
 
     def insert(self, new: NewIncident) -> str:
         """Insert a queued incident; raises ``IntegrityError`` on a duplicate ``dedupe_key``."""
-        now = _naive(self.clock())
-        incident_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(incidents).values(
-                    id=incident_id,
-                    source=new.source,
-                    dedupe_key=new.dedupe_key,
-                    status="queued",
-                    state="open",
-                    title=new.title,
-                    method=new.method,
-                    window_start=_naive(new.window_start),
-                    window_end=_naive(new.window_end),
-                    onset=_naive(new.onset),
-                    services=list(new.services) if new.services is not None else None,
-                    symptoms=list(new.symptoms),
-                    labels=dict(new.labels or {}),
-                    fingerprint=new.fingerprint,
-                    starts_at=_naive(new.starts_at),
-                    org_id=new.org_id,
-                    dashboard_uid=new.dashboard_uid,
-                    panel_id=new.panel_id,
-                    deliveries=1,
-                    attempts=0,
-                    not_before=_naive(new.not_before),
-                    created_at=now,
-                    updated_at=now,
-                )
+            return self._insert(conn, new, _naive(self.clock()))
+
+    @staticmethod
+    def _insert(conn: Connection, new: NewIncident, now: dt.datetime | None) -> str:
+        incident_id = uuid.uuid4().hex
+        conn.execute(
+            sa.insert(incidents).values(
+                id=incident_id,
+                source=new.source,
+                dedupe_key=new.dedupe_key,
+                status="queued",
+                state="open",
+                title=new.title,
+                method=new.method,
+                window_start=_naive(new.window_start),
+                window_end=_naive(new.window_end),
+                onset=_naive(new.onset),
+                services=list(new.services) if new.services is not None else None,
+                symptoms=list(new.symptoms),
+                labels=dict(new.labels or {}),
+                fingerprint=new.fingerprint,
+                starts_at=_naive(new.starts_at),
+                org_id=new.org_id,
+                dashboard_uid=new.dashboard_uid,
+                panel_id=new.panel_id,
+                deliveries=1,
+                attempts=0,
+                not_before=_naive(new.not_before),
+                created_at=now,
+                updated_at=now,
             )
+        )
         return incident_id
 
-    def open_alert(self, new: NewIncident) -> tuple[str, bool]:
-        """Open the incident of an alert episode, or count a re-delivery of an open one:
-        returns ``(id, duplicate)``."""
-        try:
-            return self.insert(new), False
-        except IntegrityError:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    sa.update(incidents)
-                    .where(incidents.c.dedupe_key == new.dedupe_key)
-                    .values(deliveries=incidents.c.deliveries + 1, updated_at=_naive(self.clock()))
-                )
-                found = conn.execute(
-                    sa.select(incidents.c.id).where(incidents.c.dedupe_key == new.dedupe_key)
-                ).scalar_one()
-            return str(found), True
+    def record_alerts(
+        self,
+        firing: Sequence[NewIncident],
+        resolved: Sequence[tuple[str, dt.datetime | None]],
+        queue_limit: int,
+    ) -> AlertsRecorded:
+        """One notification in one transaction: re-delivered episodes are counted, new ones
+        opened while the queue has room (the rest refused, in order), resolved ones marked.
+        Raced on a new episode by another replica, the whole transaction runs again."""
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    return self._record_alerts(conn, firing, resolved, queue_limit)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
-    def existing_keys(self, keys: Sequence[str]) -> set[str]:
-        if not keys:
-            return set()
-        with self.engine.connect() as conn:
+    def _record_alerts(
+        self,
+        conn: Connection,
+        firing: Sequence[NewIncident],
+        resolved: Sequence[tuple[str, dt.datetime | None]],
+        queue_limit: int,
+    ) -> AlertsRecorded:
+        now = _naive(self.clock())
+        episodes: dict[str, NewIncident] = {}
+        for new in firing:  # the same episode twice in one notification opens it once
+            episodes.setdefault(str(new.dedupe_key), new)
+        ids: dict[str, str] = {}
+        if episodes:
             rows = conn.execute(
-                sa.select(incidents.c.dedupe_key).where(incidents.c.dedupe_key.in_(list(keys)))
+                sa.select(incidents.c.dedupe_key, incidents.c.id).where(
+                    incidents.c.dedupe_key.in_(list(episodes))
+                )
             )
-            return {str(r[0]) for r in rows}
-
-    def resolve(self, dedupe_key: str, ends_at: dt.datetime | None) -> str | None:
-        """Mark the incident of an alert episode resolved; its id, or ``None`` if unknown."""
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                sa.select(incidents.c.id).where(incidents.c.dedupe_key == dedupe_key)
-            ).scalar_one_or_none()
-            if found is None:
-                return None
+            ids = {str(key): str(found) for key, found in rows}
+        if ids:
             conn.execute(
                 sa.update(incidents)
-                .where(incidents.c.id == found)
-                .values(state="resolved", ends_at=_naive(ends_at), updated_at=_naive(self.clock()))
+                .where(incidents.c.dedupe_key.in_(list(ids)))
+                .values(deliveries=incidents.c.deliveries + 1, updated_at=now)
             )
-        return str(found)
+        fresh = [new for key, new in episodes.items() if key not in ids]
+        refused: list[str] = []
+        if fresh:
+            queued = self._queued(conn)
+            room = max(0, queue_limit - queued)
+            refused = [str(new.dedupe_key) for new in fresh[room:]]
+            for new in fresh[:room]:
+                ids[str(new.dedupe_key)] = self._insert(conn, new, now)
+        closed: dict[str, str | None] = {}
+        for key, ends_at in resolved:
+            found = conn.execute(
+                sa.select(incidents.c.id).where(incidents.c.dedupe_key == key)
+            ).scalar_one_or_none()
+            closed[key] = None if found is None else str(found)
+            if found is not None:
+                conn.execute(
+                    sa.update(incidents)
+                    .where(incidents.c.id == found)
+                    .values(state="resolved", ends_at=_naive(ends_at), updated_at=now)
+                )
+        opened = {str(new.dedupe_key) for new in fresh} - set(refused)
+        return AlertsRecorded(ids=ids, opened=opened, refused=refused, resolved=closed)
 
     def queued(self) -> int:
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(incidents.c.status == "queued")
-                ).scalar_one()
-            )
+            return self._queued(conn)
+
+    @staticmethod
+    def _queued(conn: Connection) -> int:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(incidents.c.status == "queued")
+            ).scalar_one()
+        )
 
     # -- the queue ------------------------------------------------------------------------
 
@@ -433,6 +477,29 @@ class IncidentStore:
             )
         return self._settle(incident_id, worker, values)
 
+    def release(self, incident_id: str, worker: str, reason: str) -> Status | None:
+        """Give back a claim whose analysis was lost with its worker process: queued again
+        while attempts remain, else failed. The new status; ``None`` if the claim was lost."""
+        now = _naive(self.clock())
+        with self.engine.begin() as conn:
+            attempts = conn.execute(
+                sa.select(incidents.c.attempts).where(
+                    incidents.c.id == incident_id,
+                    incidents.c.status == "running",
+                    incidents.c.claimed_by == worker,
+                )
+            ).scalar_one_or_none()
+            if attempts is None:
+                return None
+            status: Status = "queued" if attempts < MAX_ATTEMPTS else "failed"
+            values: dict[str, Any] = dict(status=status, updated_at=now, lease_until=None)
+            if status == "queued":
+                values.update(claimed_by=None, not_before=now, error=f"retrying: {reason}")
+            else:
+                values.update(finished_at=now, error=f"gave up after {attempts} attempts: {reason}")
+            conn.execute(sa.update(incidents).where(incidents.c.id == incident_id).values(values))
+        return status
+
     def fail(self, incident_id: str, worker: str, error: str) -> bool:
         now = _naive(self.clock())
         return self._settle(
@@ -467,6 +534,31 @@ class IncidentStore:
                 .where(incidents.c.id == incident_id)
                 .values(annotation_id=annotation_id, writeback_error=error)
             )
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def delete_finished(self, before: dt.datetime) -> int:
+        """Delete incidents whose analysis finished (done or failed) before ``before``."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.delete(incidents).where(
+                    incidents.c.status.in_(["done", "failed"]),
+                    incidents.c.finished_at < _naive(before),
+                )
+            )
+        return int(done.rowcount)
+
+    def fail_unreachable(self, latest: dt.datetime, reason: str) -> int:
+        """Fail queued incidents not due until after ``latest`` (onsets far in the future,
+        accepted before such alerts were refused), so that they cannot hold the queue."""
+        now = _naive(self.clock())
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(incidents)
+                .where(incidents.c.status == "queued", incidents.c.not_before > _naive(latest))
+                .values(status="failed", error=reason, finished_at=now, updated_at=now)
+            )
+        return int(done.rowcount)
 
     # -- reading --------------------------------------------------------------------------
 

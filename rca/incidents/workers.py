@@ -6,17 +6,25 @@ never holds the server's interpreter, so health checks stay fast) or inline on t
 Workers start with the ``forkserver`` method: the server process has Kafka and uvicorn threads,
 which ``fork`` would copy in an undefined state; the fork server imports the analysis modules
 once, so each worker starts warm.
+
+A worker process that dies (the OOM killer's ``kill -9``) breaks the whole process pool: every
+analysis running then is given back to the queue (:meth:`IncidentStore.release`, at most
+``MAX_ATTEMPTS`` tries each) and the pool is rebuilt. Workers die with the server: a killed
+server would otherwise leave them (and the fork server, which waits for them) running.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import datetime as dt
 import logging
 import math
 import multiprocessing
 import os
+import select
+import signal
 import threading
 import uuid
 from collections.abc import Callable
@@ -36,9 +44,31 @@ log = logging.getLogger(__name__)
 _PRELOAD = ["rca.incidents.analysis", "rca.methods", "rca.report"]
 
 
-def _init_worker(threads: int) -> None:
-    """Each worker process uses its share of the cores (torch would take them all) at a lower
-    scheduling priority: analyses are batch work, the API's answers are not."""
+def _die_with(server_pid: int) -> None:
+    """End this worker when the server process ends, however it ends. A worker's parent is the
+    fork server, so ``PR_SET_PDEATHSIG`` covers only the fork server's death; the server is
+    watched through a pidfd (readable once it exits; immune to pid reuse)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    try:
+        server = os.pidfd_open(server_pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+    except OSError:  # no pidfds (Linux before 5.3, a strict seccomp profile): no watch
+        return
+
+    def watch() -> None:
+        select.select([server], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rca-server-watch", daemon=True).start()
+
+
+def _init_worker(threads: int, server_pid: int) -> None:
+    """Each worker process dies with the server and uses its share of the cores (torch would
+    take them all) at a lower scheduling priority: analyses are batch work, the API's answers
+    are not."""
+    _die_with(server_pid)
     with contextlib.suppress(OSError):  # not allowed here: run at normal priority
         os.nice(10)
     try:
@@ -65,6 +95,7 @@ class AnalysisPool:
         poll_seconds: float = 1.0,
         on_finished: Callable[[str], None] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        analysis: Callable[[AnalysisJob], AnalysisOutcome] = analyse,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -78,6 +109,8 @@ class AnalysisPool:
         self.poll_seconds = poll_seconds
         self.on_finished = on_finished
         self.clock = clock or store.clock
+        # What runs one job (a module-level function: it is pickled to the worker processes).
+        self.analysis = analysis
         self.name = f"rca-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -142,7 +175,7 @@ class AnalysisPool:
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(threads,),
+            initargs=(threads, os.getpid()),
         )
 
     def _warm(self) -> None:
@@ -180,9 +213,10 @@ class AnalysisPool:
             self.store.fail(incident_id, self.name, str(exc))
             return
         except BrokenProcessPool:
-            log.exception("an analysis process died on %s", incident_id)
-            self.store.fail(incident_id, self.name, "the analysis process died (out of memory?)")
-            self._replace_executor()
+            status = self.store.release(
+                incident_id, self.name, "an analysis process died (out of memory?)"
+            )
+            log.warning("an analysis process died during %s: %s", incident_id, status)
             return
         except Exception as exc:
             log.exception("analysis of %s failed", incident_id)
@@ -252,15 +286,21 @@ class AnalysisPool:
 
     def _execute(self, job: AnalysisJob) -> AnalysisOutcome:
         if not self.processes:
-            return analyse(job)
+            return self.analysis(job)
         with self._executor_lock:
             executor = self._executor
         assert executor is not None
-        return executor.submit(analyse, job).result()
+        try:
+            return executor.submit(self.analysis, job).result()
+        except BrokenProcessPool:
+            self._replace_executor(executor)
+            raise
 
-    def _replace_executor(self) -> None:
+    def _replace_executor(self, broken: cf.ProcessPoolExecutor) -> None:
+        """A new pool in place of ``broken``, once: every analysis that was running on it
+        ends with ``BrokenProcessPool``, and the first to get here replaces it."""
         with self._executor_lock:
-            old = self._executor
+            if self._executor is not broken or self._stop.is_set():
+                return
             self._executor = self._new_executor()
-        if old is not None:
-            old.shutdown(wait=False, cancel_futures=True)
+        broken.shutdown(wait=False, cancel_futures=True)

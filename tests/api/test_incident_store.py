@@ -136,13 +136,77 @@ def test_replicas_racing_for_the_queue_claim_each_incident_once(database_url):
 
 def test_alert_episodes_dedupe_on_fingerprint_and_start(database_url):
     store = IncidentStore(database_url)
-    first, duplicate = store.open_alert(new(source="grafana", dedupe_key="g:f:1"))
-    again, duplicate_again = store.open_alert(new(source="grafana", dedupe_key="g:f:1"))
-    assert (duplicate, duplicate_again) == (False, True) and again == first
-    assert store.get(first)["deliveries"] == 2
-    assert store.resolve("g:f:1", T0)
-    assert store.get(first)["state"] == "resolved"
-    assert store.resolve("g:unknown:1", T0) is None
+    alert = new(source="grafana", dedupe_key="g:f:1")
+    first = store.record_alerts([alert, alert], [], queue_limit=10)
+    assert first.opened == {"g:f:1"} and store.queued() == 1
+    again = store.record_alerts([alert], [], queue_limit=10)
+    assert again.opened == set() and again.ids == first.ids
+    incident = first.ids["g:f:1"]
+    assert store.get(incident)["deliveries"] == 2
+    closed = store.record_alerts([], [("g:f:1", T0), ("g:unknown:1", T0)], queue_limit=10)
+    assert closed.resolved == {"g:f:1": incident, "g:unknown:1": None}
+    assert store.get(incident)["state"] == "resolved"
+
+
+def test_a_notification_is_admitted_as_far_as_the_queue_has_room(database_url):
+    """The queue's room is filled in order; the rest is refused, nothing else undone."""
+    store = IncidentStore(database_url)
+    store.insert(new())
+    alerts = [new(source="grafana", dedupe_key=f"g:{k}:1") for k in range(5)]
+    first = store.record_alerts(alerts, [], queue_limit=3)
+    assert first.opened == {"g:0:1", "g:1:1"} and first.refused == ["g:2:1", "g:3:1", "g:4:1"]
+    assert store.queued() == 3
+    store.claim("w", lease_seconds=60)  # room for one more
+    retry = store.record_alerts(alerts, [], queue_limit=3)
+    assert retry.opened == {"g:2:1"} and retry.refused == ["g:3:1", "g:4:1"]
+    assert retry.ids["g:0:1"] == first.ids["g:0:1"]
+    assert store.get(first.ids["g:0:1"])["deliveries"] == 2
+
+
+def test_a_notification_is_stored_in_one_transaction(database_url):
+    """An alert the database refuses part-way undoes the ones before it."""
+    store = IncidentStore(database_url)
+    good = new(source="grafana", dedupe_key="g:good:1")
+    bad = new(source="grafana", dedupe_key="g:bad:1", method="m" * 65)  # over String(64)
+    if store.engine.dialect.name == "sqlite":  # SQLite ignores lengths; an int it cannot hold
+        bad = new(source="grafana", dedupe_key="g:bad:1", panel_id=2**70)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error
+        store.record_alerts([good, bad], [], queue_limit=10)
+    assert store.list()[1] == 0
+
+
+def test_released_claims_are_retried_until_attempts_run_out(database_url):
+    clock = Clock()
+    store = IncidentStore(database_url, clock=clock)
+    incident = store.insert(new())
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert store.claim("w", lease_seconds=600)["attempts"] == attempt
+        assert store.release(incident, "other", "died") is None  # not its claim
+        expected = "queued" if attempt < MAX_ATTEMPTS else "failed"
+        assert store.release(incident, "w", "died") == expected
+    row = store.get(incident)
+    assert row["status"] == "failed" and row["error"] == "gave up after 3 attempts: died"
+
+
+def test_housekeeping_deletes_old_finished_incidents_and_fails_unreachable_ones(database_url):
+    clock = Clock()
+    store = IncidentStore(database_url, clock=clock)
+    old = store.insert(new())
+    clock.now += dt.timedelta(seconds=1)
+    running = store.insert(new())
+    future = store.insert(new(not_before=T0 + dt.timedelta(days=3650)))
+    assert store.claim("w", 86400 * 365)["id"] == old
+    store.finish(old, "w", {}, {}, None)
+    assert store.claim("w", 86400 * 365)["id"] == running
+    clock.now += dt.timedelta(days=31)
+    recent = store.insert(new(not_before=clock.now))
+    assert store.claim("w", 600)["id"] == recent
+    store.fail(recent, "w", "no data")
+    assert store.delete_finished(clock.now - dt.timedelta(days=30)) == 1
+    assert store.get(old) is None and store.get(recent)["status"] == "failed"
+    assert store.get(running)["status"] == "running"  # unfinished: kept however old
+    assert store.fail_unreachable(clock.now + dt.timedelta(days=1), "too far") == 1
+    assert store.get(future)["status"] == "failed" and store.queued() == 0
 
 
 def test_grafana_payload_events():

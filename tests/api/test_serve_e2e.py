@@ -107,7 +107,7 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch, capsys):
 
 def test_serve_reads_the_token_from_a_file(tmp_path: Path):
     token_file = tmp_path / "token"
-    token_file.write_text("from-a-file\n")
+    token_file.write_text("from-a-file-0123456789\n")
     env = {
         "RCA_DATABASE_URL": str(tmp_path / "api-only.db"),
         "RCA_API_TOKEN_FILE": str(token_file),
@@ -120,7 +120,8 @@ def test_serve_reads_the_token_from_a_file(tmp_path: Path):
         started = time.monotonic()
         assert httpx.get(f"{process.url}/v1/incidents").status_code == 401
         ok = httpx.get(
-            f"{process.url}/v1/incidents", headers={"Authorization": "Bearer from-a-file"}
+            f"{process.url}/v1/incidents",
+            headers={"Authorization": "Bearer from-a-file-0123456789"},
         )
         assert ok.status_code == 200 and ok.json() == {"data": [], "count": 0}
         assert time.monotonic() - started < 5
