@@ -212,6 +212,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         retention_seconds=args.retention or settings.retention_seconds,
         http_host=host or "127.0.0.1",
         http_port=int(port),
+        max_series=args.max_series or settings.max_series,
     )
 
 
@@ -370,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument(
         "--http", default="127.0.0.1:8465", help="status endpoint host:port (port 0: any free)"
+    )
+    ingest.add_argument(
+        "--max-series",
+        type=int,
+        default=None,
+        help="series kept; more are counted in /health and dropped (RCA_MAX_SERIES)",
     )
     ingest.set_defaults(func=cmd_ingest)
 

@@ -9,14 +9,16 @@
  * - a whole record, before anything is appended, when its outer layers hold something
  *   unexpected (a group, a known field with another wire type);
  * - one metric, in order, when it is a histogram, an exponential histogram or a summary, or
- *   when anything in it is unusual: no name, a point without time, a point flagged "no recorded
- *   value", a data field that appears twice (protobuf merges those), an array or map attribute;
+ *   when anything in it is unusual: no name, a point without time or with one at or past 2**63,
+ *   a point flagged "no recorded value", a NaN or infinite gauge or sum value, a data field that
+ *   appears twice (protobuf merges those), an array or map attribute;
  * - one counter point whose rate cannot be computed exactly in doubles (|value| > 2**53).
  *
  * The service of a resource is asked of Python once per resource (it caches by bytes).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -233,9 +235,10 @@ static int scan_point_field(Buf *point, uint32_t field, int wire_type, uint32_t 
     return skip(point, wire_type);
 }
 
-/* UNUSUAL for a point Python must judge: no time, "no recorded value", unusual attributes. */
+/* UNUSUAL for a point Python must judge: no time or one past int64 nanoseconds, "no recorded
+ * value", unusual attributes. */
 static int check_point(const Point *point, uint64_t time_ns, uint64_t flags) {
-    if (!time_ns || (flags & NO_RECORDED_VALUE)) return UNUSUAL;
+    if (!time_ns || (time_ns >> 63) || (flags & NO_RECORDED_VALUE)) return UNUSUAL;
     for (int i = 0; i < point->n_attributes; i++) {
         Buf key;
         Scalar value;
@@ -244,8 +247,8 @@ static int check_point(const Point *point, uint64_t time_ns, uint64_t flags) {
     return OK;
 }
 
-/* A NumberDataPoint's fields; UNUSUAL for a point Python must judge (see check_point, and wrong
- * wire types, too many attributes). */
+/* A NumberDataPoint's fields; UNUSUAL for a point Python must judge (see check_point, and a
+ * NaN or infinite double, wrong wire types, too many attributes). */
 static int scan_point(Buf point, Point *out) {
     uint32_t field;
     int wire_type;
@@ -269,6 +272,7 @@ static int scan_point(Buf point, Point *out) {
             return UNUSUAL;
         }
     }
+    if (out->value_field == 4 && !isfinite(as_double(out->value_bits))) return UNUSUAL;
     return check_point(out, out->time_ns, flags);
 }
 

@@ -11,6 +11,7 @@ numpy's per-call overhead several times over (ingest runs this per data point).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 QUANTILES = (0.5, 0.9, 0.99)
@@ -52,21 +53,34 @@ def exponential_intervals(
     ``(base**i, base**(i+1)]`` with ``base = 2**(2**-scale)``; negative buckets mirror them;
     the zero bucket is ``[-zero_threshold, zero_threshold]`` (OTLP ``metrics.proto``).
 
+    Edges past the largest double are infinite (valid scales and offsets reach ``2**(2**41)``),
+    so the quantiles of such buckets are too, and the window store drops them.
+
     >>> exponential_intervals(0, 1, 0.0, (0, [2, 1]), (0, []))
     ([0.0, 1.0, 2.0], [0.0, 2.0, 4.0], [1.0, 2.0, 1.0])
+    >>> exponential_intervals(-10, 0, 0.0, (-1, [1, 1]), (0, []))[1]
+    [0.0, 1.0, inf]
     """
-    base = 2.0 ** (2.0**-scale)
+    width = 2.0**-scale  # log2 of the base: exact for every valid scale
     neg_offset, neg_counts = negative
     pos_offset, pos_counts = positive
-    neg_index = [neg_offset + i for i in reversed(range(len(neg_counts)))]
-    pos_index = [pos_offset + i for i in range(len(pos_counts))]
-    lower = [-(base ** (i + 1)) for i in neg_index] + [0.0 - zero_threshold]
-    lower += [base**i for i in pos_index]
-    upper = [-(base**i) for i in neg_index] + [zero_threshold]
-    upper += [base ** (i + 1) for i in pos_index]
+    neg = _edges(neg_offset, len(neg_counts), width)
+    pos = _edges(pos_offset, len(pos_counts), width)
+    mirrored = range(len(neg_counts) - 1, -1, -1)
+    lower = [-neg[k + 1] for k in mirrored] + [0.0 - zero_threshold] + pos[:-1]
+    upper = [-neg[k] for k in mirrored] + [zero_threshold] + pos[1:]
     counts = [float(c) for c in reversed(neg_counts)] + [float(zero_count)]
     counts += [float(c) for c in pos_counts]
     return lower, upper, counts
+
+
+def _edges(offset: int, buckets: int, width: float) -> list[float]:
+    """``2**(i * width)`` for ``i`` in ``offset .. offset + buckets``: the buckets' edges,
+    ``inf`` from where a double overflows (``2.0 ** x`` raises there)."""
+    limit = 1024 / width
+    return [
+        2.0 ** (i * width) if i < limit else math.inf for i in range(offset, offset + buckets + 1)
+    ]
 
 
 def quantiles(

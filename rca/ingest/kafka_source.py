@@ -1,13 +1,19 @@
 """The ingest consumer: a Kafka consumer-group member that fills the window store.
 
-At-least-once: a batch of records is decoded, stored, its malformed records are acknowledged
-by the DLQ topic, and only then are its offsets committed. A crash before the commit means the
-records are read again, which changes nothing (same key and time overwrite the same slot).
+At-least-once: a batch of records is decoded, stored, its dead records (malformed, or any
+record whose handling raised: :mod:`rca.ingest.batch`) are acknowledged by the DLQ topic, and
+only then are its offsets committed. A crash before the commit means the records are read
+again, which changes nothing (same key and time overwrite the same slot).
 
 The store lives in memory, so whenever this process is given a partition it first rebuilds the
 partition's last ``retention`` by seeking by time (:class:`rca.transport.offsets.TimeSeeker`,
 which copes with brokers whose ListOffsets is wrong); the committed offset is kept for lag and
 never moves backwards.
+
+A dead record before the committed offset is not sent to the DLQ again when the rebuild reads
+it: the DLQ acknowledged it before that offset was committed (``dlq_already_sent`` counts
+these). Only a crash or a rebalance between the DLQ send and the commit can send one twice;
+the ``rca.source.*`` headers tell duplicates apart.
 """
 
 from __future__ import annotations
@@ -23,19 +29,16 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from rca.ingest.otlp_decode import (
-    DECODER,
-    DecodeState,
-    MalformedRecord,
-    Samples,
-    decode_record,
-)
+from rca.ingest.batch import store_records
+from rca.ingest.otlp_decode import DECODER, DecodeState
 from rca.store.window_store import WindowStore
 from rca.transport.offsets import TimeSeeker
 
 log = logging.getLogger(__name__)
 
 DLQ_REASON_HEADER = "rca.dlq.reason"
+# A reason can quote the record (an exception's message); headers stay small.
+MAX_REASON_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,32 @@ class IngestConfig:
 @dataclass
 class IngestHealth:
     """What ``/health`` reports: counters since start, lag per partition (``None`` where the
-    broker has not told its high watermark yet), rate over the last second or more."""
+    broker has not told its high watermark yet), rate over the last second or more.
+
+    Every data point read is in ``points`` (valid), ``invalid_points`` (dropped with a reason,
+    the last in ``last_invalid_reason``) or ``dlq_points`` (in a dead record). The samples of
+    valid points are in ``samples_stored``, ``too_old``, ``too_new``, ``non_finite`` or
+    ``series_refused`` (over ``max_series``). Dead records: ``dlq`` sent, ``dlq_already_sent``
+    (read again below the committed offset), ``handler_errors`` of them for an exception other
+    than a malformed record."""
 
     records: int = 0
     points: int = 0
     samples_stored: int = 0
     invalid_points: int = 0
+    last_invalid_reason: str | None = None
     too_old: int = 0
     too_new: int = 0
+    non_finite: int = 0
+    series_refused: int = 0
+    series: int = 0
+    max_series: int | None = None
     skipped_before_retention: int = 0
     dlq: int = 0
+    dlq_already_sent: int = 0
+    dlq_points: int = 0
+    handler_errors: int = 0
+    last_dlq_reason: str | None = None
     commits: int = 0
     last_commit_unix: float | None = None
     points_per_s: float = 0.0
@@ -177,40 +196,50 @@ class KafkaIngest:
         log.info("rebuilding %s from %d ms", sorted(map(_name, partitions)), since_ms)
 
     def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        samples = Samples()
-        dead: list[tuple[ConsumerRecord, str]] = []
-        for tp, records in batch.items():
+        records: list[ConsumerRecord] = []
+        for tp, partition_records in batch.items():
             cutoff = self._min_timestamp_ms.get(tp, 0)
-            for record in records:
+            for record in partition_records:
                 if record.timestamp < cutoff:
                     self.health.skipped_before_retention += 1
-                    continue
-                try:
-                    decode_record(record.value, self.state, samples)
-                except MalformedRecord as exc:
-                    dead.append((record, str(exc)))
-            self._next_offset[tp] = records[-1].offset + 1
+                else:
+                    records.append(record)
+            self._next_offset[tp] = partition_records[-1].offset + 1
         max_time_ns = int((self.clock() + self.config.future_tolerance_seconds) * 1e9)
-        written = self.store.write(samples.keys, samples.times_ns, samples.values, max_time_ns)
+        outcome = store_records([r.value for r in records], self.state, self.store, max_time_ns)
+        dead = [(records[index], reason) for index, reason in outcome.dead]
         self._dead_letter(dead)
         self._commit(batch)
-        self.health.records += sum(len(records) for records in batch.values())
-        self.health.points += samples.points
-        self.health.invalid_points += samples.invalid_points
-        self.health.samples_stored += written.stored
-        self.health.too_old += written.too_old
-        self.health.too_new += written.too_new
+        health, written = self.health, outcome.written
+        health.records += sum(map(len, batch.values()))
+        health.points += outcome.points
+        health.invalid_points += outcome.invalid_points
+        health.last_invalid_reason = outcome.last_invalid_reason or health.last_invalid_reason
+        health.dlq_points += outcome.dead_points
+        health.handler_errors += outcome.errors
+        health.samples_stored += written.stored
+        health.too_old += written.too_old
+        health.too_new += written.too_new
+        health.non_finite += written.non_finite
+        health.series_refused += written.refused
 
     def _dead_letter(self, dead: list[tuple[ConsumerRecord, str]]) -> None:
-        """Send malformed records to the DLQ and wait for the acks (before the commit, so a
-        crash cannot lose them either)."""
-        if not dead:
+        """Send dead records to the DLQ and wait for the acks (before the commit, so a crash
+        cannot lose them either); records below the committed offset were sent before."""
+        fresh = []
+        for record, reason in dead:
+            tp = TopicPartition(record.topic, record.partition)
+            if record.offset < self._committed.get(tp, 0):
+                self.health.dlq_already_sent += 1
+            else:
+                fresh.append((record, reason[:MAX_REASON_CHARS]))
+        if not fresh:
             return
         futures = []
-        for record, reason in dead:
+        for record, reason in fresh:
             log.warning("DLQ %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
             headers = [
-                (DLQ_REASON_HEADER, reason.encode()),
+                (DLQ_REASON_HEADER, reason.encode("utf-8", "backslashreplace")),
                 ("rca.source.topic", record.topic.encode()),
                 ("rca.source.partition", str(record.partition).encode()),
                 ("rca.source.offset", str(record.offset).encode()),
@@ -226,7 +255,8 @@ class KafkaIngest:
         self._dlq.flush()
         for future in futures:
             future.get(timeout=30)
-        self.health.dlq += len(dead)
+        self.health.dlq += len(fresh)
+        self.health.last_dlq_reason = fresh[-1][1]
 
     def _commit(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         offsets = {
@@ -257,6 +287,8 @@ class KafkaIngest:
             position = self._next_offset.get(tp)
             lag[_name(tp)] = None if high is None or position is None else max(0, high - position)
         self.health.lag = lag
+        self.health.series = self.store.series_count
+        self.health.max_series = self.store.max_series
         mark_time, mark_points = self._rate_mark
         now = time.monotonic()
         if now - mark_time >= 1.0:

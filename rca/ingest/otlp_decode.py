@@ -13,6 +13,13 @@ the tuple ``(service, metric, stat, attrs)`` that :class:`rca.types.SeriesKey` h
 Cumulative points are differenced against the previous point of the same series, kept in a
 :class:`DecodeState`; a point that repeats or precedes the last one seen adds nothing, so a
 re-delivered record changes nothing.
+
+Every data point of a record is either valid (``Samples.points``) or dropped with a reason
+(``Samples.invalid_points``): no time, "no recorded value", a time at or past 2**63 ns (the
+store's int64 nanoseconds end in 2262), a gauge or sum value that is NaN or infinite (NaN is
+OTLP's "no value", not a level; an infinite rate or level cannot be ranked). Statistics of
+valid points may still come out non-finite (a histogram whose buckets reach past the largest
+double); the window store drops and counts those samples.
 """
 
 from __future__ import annotations
@@ -67,6 +74,9 @@ DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 # DataPointFlags.FLAG_NO_RECORDED_VALUE: the point marks a gap (e.g. a vanished target).
 NO_RECORDED_VALUE = 1
 UNKNOWN_SERVICE = "unknown_service"
+# Times from here on do not fit the window store's int64 nanoseconds.
+TIME_LIMIT_NS = 2**63
+_INF = math.inf  # a module global: cheaper per point than math.inf
 # Valid exponential histogram scales (metrics data model); beyond them base**index overflows.
 MIN_SCALE, MAX_SCALE = -10, 20
 # Resource attributes that name the service when service.name does not (DESIGN.md, series key).
@@ -192,7 +202,9 @@ def decode_record(
     """Append the samples of one record to ``out``; return its number of valid data points.
 
     Raises ``MalformedRecord`` for a record that does not parse, or that holds no valid data
-    point (random bytes can parse as a request full of empty messages).
+    point (random bytes can parse as a request full of empty messages). Whatever it raises,
+    ``out`` is left as it was (the caller dead-letters the record whole); ``state`` may keep
+    what the record's first metrics set.
 
     The protobuf runtime parses every record (it is the judge of what is malformed); the
     samples of gauges, sums and explicit histograms then come from the compiled decoder when it
@@ -200,11 +212,26 @@ def decode_record(
     give the same samples, the tests compare them).
     """
     request = parse_record(value)
-    invalid_before, points_before, problem_before = (
-        out.invalid_points,
-        out.points,
-        out.first_problem,
-    )
+    mark = (len(out.keys), out.points, out.invalid_points, out.first_problem)
+    try:
+        _decode_request(value, request, state, out, compiled)
+    except BaseException:
+        _roll_back(out, mark)
+        raise
+    if out.points == mark[1]:
+        reason = out.first_problem if out.first_problem != mark[3] else None
+        _roll_back(out, mark)
+        raise MalformedRecord(f"no valid data point ({reason or 'no data points'})")
+    return out.points - mark[1]
+
+
+def _decode_request(
+    value: bytes | None,
+    request: ExportMetricsServiceRequest,
+    state: DecodeState,
+    out: Samples,
+    compiled: bool,
+) -> None:
     appended = None
     if compiled and _wire is not None:
         appended = _wire.decode(
@@ -229,12 +256,28 @@ def decode_record(
                     _decode_metric(service, metric, state, out)
     else:
         out.points += appended
-    if out.points == points_before:
-        reason = out.first_problem if out.first_problem != problem_before else None
-        out.invalid_points = invalid_before
-        out.first_problem = problem_before
-        raise MalformedRecord(f"no valid data point ({reason or 'no data points'})")
-    return out.points - points_before
+
+
+def _roll_back(out: Samples, mark: tuple[int, int, int, str | None]) -> None:
+    """Forget what was appended to ``out`` since ``mark``."""
+    size, out.points, out.invalid_points, out.first_problem = mark
+    del out.keys[size:], out.times_ns[size:], out.values[size:]
+
+
+def data_points(value: bytes | None) -> int:
+    """The number of data points in a record; 0 when it does not parse."""
+    try:
+        request = parse_record(value)
+    except MalformedRecord:
+        return 0
+    count = 0
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is not None:
+                    count += len(getattr(metric, kind).data_points)
+    return count
 
 
 def _decode_metric(service: str, metric: Metric, state: DecodeState, out: Samples) -> None:
@@ -260,17 +303,31 @@ def _decode_metric(service: str, metric: Metric, state: DecodeState, out: Sample
     levels = 0
     for point in points:
         time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
+        # as_double and as_int are a oneof: the unset one reads 0, so `or` picks the set one
+        # (0 when the value is 0 either way) without a WhichOneof.
+        value = point.as_double or point.as_int
+        if (
+            not 0 < time_ns < TIME_LIMIT_NS
+            or not -_INF < value < _INF
+            or point.flags & NO_RECORDED_VALUE
+        ):
+            out.problem(_unusable(name, time_ns, point.flags, value))
             continue
         kvs = point.attributes
         add_key((service, name, None, _point_attributes(kvs) if kvs else ()))
         add_time(time_ns)
-        # as_double and as_int are a oneof: the unset one reads 0, so `or` picks the set one
-        # (0 when the value is 0 either way) without a WhichOneof.
-        add_value(point.as_double or point.as_int)
+        add_value(value)
         levels += 1
     out.points += levels
+
+
+def _unusable(name: str, time_ns: int, flags: int, value: float = 0.0) -> str:
+    """Why a point is dropped (see the module docstring)."""
+    if time_ns >= TIME_LIMIT_NS:
+        return f"{name}: time_unix_nano {time_ns} past 2**63 (the year 2262)"
+    if not time_ns or flags & NO_RECORDED_VALUE:
+        return f"{name}: a point without time or value"
+    return f"{name}: a non-finite value ({value})"
 
 
 def _decode_aggregate(
@@ -304,12 +361,16 @@ def _counter(service: str, name: str, data: Sum, state: DecodeState, out: Sample
     add_key, add_time, add_value = out.keys.append, out.times_ns.append, out.values.append
     for point in data.data_points:
         time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
+        value = point.as_double or point.as_int
+        if (
+            not 0 < time_ns < TIME_LIMIT_NS
+            or not -_INF < value < _INF
+            or point.flags & NO_RECORDED_VALUE
+        ):
+            out.problem(_unusable(name, time_ns, point.flags, value))
             continue
         kvs = point.attributes
         key = (service, name, "rate", _point_attributes(kvs) if kvs else ())
-        value = point.as_double or point.as_int
         start_ns = point.start_time_unix_nano
         out.points += 1
         if cumulative:
@@ -343,8 +404,8 @@ def _explicit_histogram_point(
 ) -> None:
     time_ns = point.time_unix_nano
     bounds, counts = list(point.explicit_bounds), list(point.bucket_counts)
-    if not time_ns or point.flags & NO_RECORDED_VALUE:
-        out.problem(f"{name}: a point without time or value")
+    if not 0 < time_ns < TIME_LIMIT_NS or point.flags & NO_RECORDED_VALUE:
+        out.problem(_unusable(name, time_ns, point.flags))
         return
     if counts and len(counts) != len(bounds) + 1:
         out.problem(f"{name}: bucket_counts needs one more entry than explicit_bounds")
@@ -366,8 +427,8 @@ def _exponential_histograms(
     cumulative = data.aggregation_temporality == CUMULATIVE
     for point in data.data_points:
         time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
+        if not 0 < time_ns < TIME_LIMIT_NS or point.flags & NO_RECORDED_VALUE:
+            out.problem(_unusable(name, time_ns, point.flags))
             continue
         if not MIN_SCALE <= point.scale <= MAX_SCALE:
             out.problem(
@@ -447,8 +508,8 @@ def _summaries(service: str, name: str, points: Iterable[SummaryDataPoint], out:
     wanted = dict(zip((0.5, 0.9, 0.99), QUANTILE_STATS, strict=True))
     for point in points:
         time_ns = point.time_unix_nano
-        if not time_ns or point.flags & NO_RECORDED_VALUE:
-            out.problem(f"{name}: a point without time or value")
+        if not 0 < time_ns < TIME_LIMIT_NS or point.flags & NO_RECORDED_VALUE:
+            out.problem(_unusable(name, time_ns, point.flags))
             continue
         attrs = _point_attributes(point.attributes) if point.attributes else ()
         out.points += 1

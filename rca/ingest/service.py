@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from rca.ingest.kafka_source import IngestConfig, KafkaIngest
 from rca.ingest.status_http import serve_status
+from rca.settings import get_settings
 from rca.store.window_store import WindowStore
 
 # Decoding allocates a tuple per sample; with CPython's default first threshold (700) the
@@ -32,21 +33,32 @@ def run_ingest(
     retention_seconds: float,
     http_host: str,
     http_port: int,
+    max_series: int | None = None,
 ) -> int:
-    """Consume until SIGINT or SIGTERM, then commit and leave the group."""
+    """Consume until SIGINT or SIGTERM, then commit and leave the group. ``/window`` takes the
+    API's token and limits from the settings (:mod:`rca.ingest.status_http`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is one line per fetch
     tune_gc()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    store = WindowStore(step_seconds, retention_seconds)
+    store = WindowStore(step_seconds, retention_seconds, max_series)
     try:
         ingest = KafkaIngest(config, store)
     except KafkaError as exc:
         print(f"rca ingest: cannot reach Kafka at {config.bootstrap}: {exc}", file=sys.stderr)
         return 1
-    server = serve_status(http_host, http_port, store, ingest.health.to_json)
+    settings = get_settings()
+    server = serve_status(
+        http_host,
+        http_port,
+        store,
+        ingest.health.to_json,
+        token=settings.resolved_api_token(),
+        max_cells=settings.window_max_cells,
+        max_concurrent=settings.window_max_concurrent,
+    )
     host, port = server.server_address[:2]
     print(
         f"rca ingest: {config.topic} on {config.bootstrap} in group {config.group}; "

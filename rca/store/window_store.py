@@ -7,6 +7,12 @@ saying which step each slot holds. Memory is 8 bytes per series per step plus pe
 bookkeeping; nothing grows with time. A sample for a step already held overwrites it (the same
 key and time always give the same value, so re-delivered records change nothing); samples older
 than the ring are dropped and counted.
+
+Every sample written is stored or dropped and counted (:class:`WriteResult`): NaN or infinite
+values (a window holds levels; NaN means "no sample"), times after the caller's clock or past
+int64 nanoseconds, steps older than the ring, and series the store refuses: beyond
+``max_series``, or named in more than :data:`MAX_NAME_CHARS` characters. Memory is thus bounded
+by ``max_series`` whatever arrives.
 """
 
 from __future__ import annotations
@@ -19,27 +25,45 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rca.errors import RCAInputError
 from rca.types import SeriesTuple, series_name
 from rca.window import Window, check_window, to_timestamp
 
 _MIN_ROWS = 64
 _GROWTH = 1.25  # grow rows by a quarter: at most 25 % idle memory, amortised copies
+# Longer series names are refused: a megabyte attribute value must not become a megabyte key.
+MAX_NAME_CHARS = 4096
+_INT64_END = 2**63
+
+
+class WindowTooLarge(RCAInputError):
+    """A window request over the store's cap on series x steps."""
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    stored: int
-    too_old: int
-    too_new: int
+    """What became of the samples of one write; the fields add up to the samples given."""
+
+    stored: int = 0
+    too_old: int = 0
+    too_new: int = 0
+    non_finite: int = 0
+    refused: int = 0  # series beyond max_series, or with too long a name
 
 
 class WindowStore:
     """Recent samples of every series; thread-safe (one writer, any number of readers)."""
 
-    def __init__(self, step_seconds: float = 1.0, retention_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        step_seconds: float = 1.0,
+        retention_seconds: float = 3600.0,
+        max_series: int | None = None,
+    ) -> None:
         if step_seconds <= 0 or retention_seconds < step_seconds:
             raise ValueError("need 0 < step_seconds <= retention_seconds")
         self.step_seconds = step_seconds
+        self.max_series = max_series
         self.step_ns = round(step_seconds * 1e9)
         self.slots = math.ceil(retention_seconds / step_seconds)
         self._rows: dict[SeriesTuple, int] = {}
@@ -58,6 +82,10 @@ class WindowStore:
     def nbytes(self) -> int:
         """Bytes of the sample arrays (the part that scales with series x retention)."""
         return int(self._values.nbytes + self._slot_step.nbytes)
+
+    @property
+    def series_count(self) -> int:
+        return len(self._names)
 
     def series(self) -> list[str]:
         with self._lock:
@@ -82,34 +110,49 @@ class WindowStore:
         """Store samples; samples after ``max_time_ns`` (a clock the caller trusts) are dropped
         so that one point stamped far in the future cannot wipe the ring."""
         if not keys:
-            return WriteResult(0, 0, 0)
-        times = np.asarray(times_ns, dtype=np.int64)
+            return WriteResult()
         data = np.asarray(values, dtype=np.float64)
+        times, fits = _nanoseconds(times_ns)
+        finite = np.isfinite(data)
+        fresh = fits if max_time_ns is None else fits & (times <= max_time_ns)
+        keep = finite & fresh
+        non_finite = len(keys) - int(finite.sum())
+        too_new = int((finite & ~fresh).sum())
+        if not keep.all():
+            taken = np.flatnonzero(keep)
+            keys = [keys[i] for i in taken]
+            times, data = times[taken], data[taken]
         with self._lock:
             known = self._rows.get
             found = [known(key, -1) for key in keys]
             if -1 in found:
-                found = [self._row(key) for key in keys]
+                found = [self._row(k) if r < 0 else r for r, k in zip(found, keys, strict=True)]
             rows = np.array(found, dtype=np.int64)
+            placed = rows >= 0
+            refused = len(rows) - int(placed.sum())
+            if refused:
+                rows, times, data = rows[placed], times[placed], data[placed]
             steps = times // self.step_ns
-            too_new = 0
-            if max_time_ns is not None:
-                fresh = times <= max_time_ns
-                too_new = int(len(steps) - fresh.sum())
-                rows, steps, data = rows[fresh], steps[fresh], data[fresh]
             if len(steps):
                 self._advance(int(steps.max()))
             keep = steps > self._head - self.slots
             self._values[rows[keep], steps[keep] % self.slots] = data[keep]
             stored = int(keep.sum())
-            return WriteResult(stored, len(steps) - stored, too_new)
+            return WriteResult(stored, len(steps) - stored, too_new, non_finite, refused)
 
-    def window(self, start: object, end: object, services: Iterable[str] | None = None) -> Window:
+    def window(
+        self,
+        start: object,
+        end: object,
+        services: Iterable[str] | None = None,
+        max_cells: int | None = None,
+    ) -> Window:
         """Samples in ``[start, end]`` of ``services`` (all when ``None``) as a window: one
         column per series that has a sample there, NaN where a step has none.
 
         Raises ``RCAInputError`` (via :func:`rca.window.check_window`) when fewer than two
-        steps or no series fall in the range.
+        steps or no series fall in the range, :class:`WindowTooLarge` when the series asked
+        for times the steps in the range exceed ``max_cells``.
         """
         start_ns = to_timestamp(start).value
         end_ns = to_timestamp(end).value
@@ -123,6 +166,11 @@ class WindowStore:
                 for row, service in enumerate(self._services)
                 if wanted is None or service in wanted
             ]
+            if max_cells is not None and len(rows) * len(steps) > max_cells:
+                raise WindowTooLarge(
+                    f"{len(rows)} series x {len(steps)} steps is over the cap of {max_cells} "
+                    "cells: ask for fewer services or a shorter range"
+                )
             names = [self._names[row] for row in rows]
             slots = steps % self.slots
             block = self._values[np.ix_(rows, slots)] if rows else np.empty((0, len(steps)))
@@ -135,12 +183,18 @@ class WindowStore:
         return frame
 
     def _row(self, key: SeriesTuple) -> int:
+        """The row of ``key``, made when new; -1 when the store refuses the series."""
         row = self._rows.get(key)
         if row is None:
+            if self.max_series is not None and len(self._names) >= self.max_series:
+                return -1
             service, metric, stat, attrs = key
+            name = series_name(service, metric, stat, dict(attrs))
+            if len(name) > MAX_NAME_CHARS:
+                return -1
             row = len(self._names)
             self._rows[key] = row
-            self._names.append(series_name(service, metric, stat, dict(attrs)))
+            self._names.append(name)
             self._services.append(service)
             if row >= self._values.shape[0]:
                 grown = max(_MIN_ROWS, math.ceil(self._values.shape[0] * _GROWTH))
@@ -160,3 +214,14 @@ class WindowStore:
         self._values[:, slots] = np.nan
         self._slot_step[slots] = new_steps
         self._head = step
+
+
+def _nanoseconds(times_ns: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Times as int64 and which of them fit (a time past 2**63 ns fits no int64)."""
+    try:
+        times = np.asarray(times_ns, dtype=np.int64)
+    except OverflowError:
+        fits = np.array([-_INT64_END <= t < _INT64_END for t in times_ns])
+        times = np.array([t if ok else 0 for t, ok in zip(times_ns, fits, strict=True)])
+        return times.astype(np.int64), fits
+    return times, np.ones(len(times), dtype=bool)

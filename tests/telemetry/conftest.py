@@ -30,12 +30,13 @@ def topics(broker: TansuBroker) -> Topics:
 
 
 @pytest.fixture
-def ingest_processes() -> Iterator[Callable[[Topics, str], IngestProcess]]:
-    """Start ``rca ingest`` processes; whatever is still running at the end is stopped."""
+def ingest_processes() -> Iterator[Callable[..., IngestProcess]]:
+    """Start ``rca ingest`` processes (``start(topics, group, *flags, **env)``); whatever is
+    still running at the end is stopped."""
     started: list[IngestProcess] = []
 
-    def start(topics: Topics, group: str) -> IngestProcess:
-        started.append(IngestProcess(topics, group))
+    def start(topics: Topics, group: str, *args: str, **env: str) -> IngestProcess:
+        started.append(IngestProcess(topics, group, *args, **env))
         return started[-1]
 
     yield start

@@ -75,13 +75,14 @@ def ingest_thread(
 class IngestProcess:
     """``rca ingest`` as a real subprocess, with its status endpoint."""
 
-    def __init__(self, topics: Topics, group: str) -> None:
+    def __init__(self, topics: Topics, group: str, *args: str, **env_vars: str) -> None:
         env = dict(
             os.environ,
             RCA_METRICS_TOPIC=topics.metrics,
             RCA_DLQ_TOPIC=topics.dlq,
             RCA_KAFKA_SESSION_TIMEOUT_MS=str(SESSION_TIMEOUT_MS),
             RCA_KAFKA_MAX_POLL_INTERVAL_MS=str(MAX_POLL_INTERVAL_MS),
+            **env_vars,
         )
         self.process = subprocess.Popen(
             [
@@ -99,6 +100,7 @@ class IngestProcess:
                 "1s",
                 "--http",
                 "127.0.0.1:0",
+                *args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -114,10 +116,13 @@ class IngestProcess:
         with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
             return json.loads(reply.read())
 
-    def window(self, start_s: float, end_s: float) -> pd.DataFrame:
+    def window(self, start_s: float, end_s: float, token: str | None = None) -> pd.DataFrame:
         query = f"{self.url}/window?start={start_s}&end={end_s}"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            with urllib.request.urlopen(query, timeout=10) as reply:
+            with urllib.request.urlopen(
+                urllib.request.Request(query, headers=headers), timeout=10
+            ) as reply:
                 body = json.loads(reply.read())
         except urllib.error.HTTPError:  # 400: nothing in the range yet
             return pd.DataFrame()
@@ -127,6 +132,9 @@ class IngestProcess:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self) -> int:
         if self.process.poll() is None:

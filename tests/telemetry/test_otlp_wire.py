@@ -85,6 +85,8 @@ class Generator:
         r = self.rng
         if r.random() < 0.03:
             return 0
+        if r.random() < 0.02:  # past int64 nanoseconds, or just inside them
+            return r.choice([2**63 - 1, 2**63, 2**64 - 1])
         return T0 + (record + r.choice([0, 0, 0, -1, -3])) * SECOND + r.randrange(2) * 1000
 
     def value(self, point) -> None:  # NumberDataPoint
@@ -178,10 +180,10 @@ class Generator:
             point = metric.exponential_histogram.data_points.add(
                 start_time_unix_nano=T0 - SECOND,
                 time_unix_nano=self.time(record),
-                scale=self.rng.choice([0, 2, 30]),
+                scale=self.rng.choice([0, 2, 30, -10, 20]),
                 zero_count=1,
             )
-            point.positive.offset = -1
+            point.positive.offset = self.rng.choice([-1, -1, 2000, -(2**31)])
             point.positive.bucket_counts.extend([record + 1, 2])
         else:
             point = metric.summary.data_points.add(
@@ -372,3 +374,33 @@ def test_edge_cases_found_in_review_agree() -> None:
     assert compiled == python
     rates = [sample[2] for sample in compiled[0][3]]
     assert rates == [("float", repr(3 * 1e9 / (10 * SECOND)))]
+
+
+def _gauge_record(time_ns: int, value: float) -> bytes:
+    metric = Metric(name="g")
+    metric.gauge.data_points.add(time_unix_nano=time_ns, as_double=value)
+    return _field(1, _field(2, _field(2, metric.SerializeToString())))
+
+
+@needs_compiled
+def test_extreme_times_and_values_are_judged_alike() -> None:
+    # Points at or past 2**63 ns and NaN or infinite levels are dropped with a reason by both
+    # decoders (the compiled one hands them to Python); a time just inside int64 is kept.
+    records = [
+        _gauge_record(2**64 - 1, 1.0),
+        _gauge_record(2**63, 1.0),
+        _gauge_record(2**63 - 1, 1.0),
+        _gauge_record(T0, math.nan),
+        _gauge_record(T0, -math.inf),
+        _counter_record(SECOND, 2**64 - 1, 5),
+        _histogram_record(2**64 - 1, [1.0]),
+        _histogram_record(T0, [1.0, math.inf]),
+    ]
+    compiled, python = decode_all(records, True), decode_all(records, False)
+    assert compiled == python
+    outcomes = compiled[0][::2]
+    errors = [error for _, error, *_ in outcomes]
+    assert "past 2**63" in errors[0] and "past 2**63" in errors[1]
+    assert errors[2] is None
+    assert "non-finite value (nan)" in errors[3] and "non-finite value (-inf)" in errors[4]
+    assert "past 2**63" in errors[5] and "past 2**63" in errors[6]
