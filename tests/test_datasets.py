@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,6 +108,31 @@ def test_synthetic_hard_cases_have_a_louder_non_root():
     assert service_of(loudest) != case.truth.service
 
 
+def test_sim_alert_names_the_slo_the_incident_broke():
+    dataset = open_dataset("sim:sockshop", None)
+    dropped = dataset.load("0450")  # drop faults (ids 400-499) slow the front-end down
+    assert dropped.truth.fault == "drop" and dropped.alert.services == ("front-end",)
+    assert dropped.alert.series and all(
+        s.startswith("front-end:http.server.request.duration:p90") for s in dropped.alert.series
+    )
+    assert set(dropped.alert.series) <= set(dropped.window.columns)
+    assert dataset.load("0000").alert is None  # a CPU hog there breaks no SLO
+
+
+def test_sim_large_is_a_fixed_train_ticket_sized_stack():
+    dataset = open_dataset("sim:large", None, seed=3)
+    case = dataset.load("0007")
+    calls = case.call_graph
+    assert calls.number_of_nodes() == 45 and nx.is_directed_acyclic_graph(calls)
+    assert nx.descendants(calls, "gateway") == set(calls.nodes) - {"gateway"}
+    assert sum(1 for n in calls.nodes if n.endswith("-mongo")) == 12
+    assert {service_of(c) for c in case.window.columns} == set(calls.nodes)
+    other = open_dataset("sim:large", None, seed=4).load("0007")
+    assert set(other.call_graph.edges) == set(calls.edges)  # one system, whatever the seed
+    with pytest.raises(DatasetLayoutError, match="large"):
+        open_dataset("sim:nope", None)
+
+
 def test_helpers():
     assert service_of_pod("frontend-579b9bff58-t2dbm") == "frontend"
     assert service_of_pod("redis") == "redis"
@@ -163,6 +189,10 @@ def test_petshop_splices_normal_data_where_it_exists(data_root):
     temporal = dataset.load(next(i for i in ids if i.startswith("temporal_traffic1")))
     assert len(temporal.window) == 5 and "MISSING" in temporal.notes[0]
     check_window(low.window)
+    # target.json's SLO is the alert: PetSite's mean latency or availability.
+    alerts = {dataset.load(i).alert for i in ids[::7]}
+    assert {a.services for a in alerts} == {("PetSite",)}
+    assert {a.series for a in alerts} == {("PetSite:latency:mean",), ("PetSite:availability:mean",)}
 
 
 def test_every_registered_dataset_opens(data_root):

@@ -74,19 +74,20 @@ def is_tracing_only(key: SeriesKey) -> bool:
     return bool(_SERVICE_GRAPH.match(key.metric)) or edge_peer(key) is not None
 
 
-def latency_preference(key: SeriesKey, missing: int) -> tuple:
+def latency_preference(key: SeriesKey, missing_share: float) -> tuple:
     """Sort key for one-latency (smallest wins): a service's own series before per-edge ones,
-    server-side before client-side, request durations first, p90 > p95 > p99 > mean > p50,
-    the most complete, the fewest attributes, then the name."""
+    at least half present, server-side before client-side, request durations first,
+    p90 > p95 > p99 > mean > p50, the most complete, the fewest attributes, then the name."""
     metric = key.metric.lower()
     side = 0 if "server" in metric else 2 if "client" in metric else 1
     stat = _STAT_ORDER.index(key.stat) if key.stat in _STAT_ORDER else len(_STAT_ORDER)
     return (
         edge_peer(key) is not None,
+        missing_share > 0.5,
         side,
         "request" not in metric,
         stat,
-        missing,
+        missing_share,
         len(key.attrs),
         key.name,
     )
@@ -134,13 +135,13 @@ def latency_only(case: Case) -> Case:
 
 def one_latency(case: Case) -> Case:
     """One latency series per service, the first by :func:`latency_preference`."""
-    missing = case.window.isna().sum()
+    missing = case.window.isna().mean()
     best: dict[str, tuple[tuple, str]] = {}
     for column in case.window.columns:
         key = _key(str(column))
         if key is None or not is_latency(key):
             continue
-        rank = (latency_preference(key, int(missing[column])), str(column))
+        rank = (latency_preference(key, float(missing[column])), str(column))
         if key.service not in best or rank < best[key.service]:
             best[key.service] = rank
     return keep_series(case, [column for _, column in best.values()], "one-latency")
