@@ -1,8 +1,9 @@
 """At-least-once on the real broker, counted: SIGKILL mid-stream, two members failing over,
-and a flood of malformed records."""
+a flood of malformed records, and valid records with extreme values that once stopped ingest."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -10,16 +11,19 @@ from collections.abc import Callable
 
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka_harness import IngestProcess, Topics, ingest_thread, wait_for
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
 from otlp_builders import SECOND, gauge, request
 
 from collectors.otlp_records import records_by_resource
 from rca.ingest.kafka_source import DLQ_REASON_HEADER
 
+DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 SERVICES = [f"svc{i}" for i in range(8)]
 POINTS_PER_RECORD = 5
 
@@ -134,6 +138,24 @@ def malformed_payloads(rng: np.random.Generator, valid: bytes) -> list[tuple[str
     return bad
 
 
+def dlq_records(topics: Topics, expected: int, settle_s: float = 0.0) -> list[ConsumerRecord]:
+    """The DLQ's records: until ``expected`` are read (or 20 s), then ``settle_s`` more."""
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, enable_auto_commit=False)
+    consumer.assign([TopicPartition(topics.dlq, 0)])
+    consumer.seek_to_beginning()
+    dead: list[ConsumerRecord] = []
+    deadline = time.monotonic() + 20
+    while len(dead) < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=300).values():
+            dead += records
+    settled = time.monotonic() + settle_s
+    while time.monotonic() < settled:
+        for records in consumer.poll(timeout_ms=300).values():
+            dead += records
+    consumer.close()
+    return dead
+
+
 def test_malformed_records_go_to_the_dlq_with_reasons_and_valid_ones_are_all_stored(
     topics: Topics,
 ) -> None:
@@ -160,15 +182,7 @@ def test_malformed_records_go_to_the_dlq_with_reasons_and_valid_ones_are_all_sto
         window = ingest.store.window(now_ns / 1e9 - 200, now_ns / 1e9)
         assert window["v:ok"].dropna().tolist() == [float(i) for i in range(200)]
 
-    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, enable_auto_commit=False)
-    consumer.assign([TopicPartition(topics.dlq, 0)])
-    consumer.seek_to_beginning()
-    dead = []
-    deadline = time.monotonic() + 20
-    while len(dead) < len(bad) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=300).values():
-            dead += records
-    consumer.close()
+    dead = dlq_records(topics, len(bad))
     assert len(dead) == len(bad)
     reasons = [dict(record.headers)[DLQ_REASON_HEADER].decode() for record in dead]
     assert all(reasons)
@@ -176,3 +190,69 @@ def test_malformed_records_go_to_the_dlq_with_reasons_and_valid_ones_are_all_sto
     assert any(r.startswith("empty record") for r in reasons)
     # The original bytes are kept for replay (a tombstone becomes an empty value).
     assert [record.value for record in dead] == [payload or b"" for _, payload in bad]
+
+
+def committed(topics: Topics, group: str) -> int:
+    """The offsets ``group`` committed on the metrics topic, summed over its partitions."""
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, group_id=group)
+    partitions = consumer.partitions_for_topic(topics.metrics) or set()
+    offsets = [consumer.committed(TopicPartition(topics.metrics, p)) for p in partitions]
+    consumer.close(autocommit=False)
+    return sum(offset or 0 for offset in offsets)
+
+
+def extreme_exponential_histogram(time_ns: int) -> Metric:
+    """Scale -10 and offset 2000: once ``OverflowError`` out of the batch handler."""
+    metric = Metric(name="lat")
+    metric.exponential_histogram.aggregation_temporality = DELTA
+    point = metric.exponential_histogram.data_points.add(
+        start_time_unix_nano=time_ns - SECOND, time_unix_nano=time_ns, scale=-10, count=3
+    )
+    point.positive.offset = 2000
+    point.positive.bucket_counts.extend([1, 2])
+    return metric
+
+
+def test_poison_records_are_dead_lettered_once_and_ingest_keeps_storing_and_committing(
+    topics: Topics, ingest_processes: Callable[..., IngestProcess]
+) -> None:
+    base_ns = (int(time.time()) - 600) * SECOND
+    seconds = 10 * POINTS_PER_RECORD
+    good = gauge_records(0, 10, base_ns)  # 80 records, 400 points
+    now_ns = base_ns + seconds * SECOND
+    dead_values = [
+        # once an OverflowError in the window store: `rca ingest` exited, and again on restart
+        request([gauge("seq", [(2**64 - 1, 1.0)])], service_name="svc0"),
+        request([gauge("seq", [(now_ns, math.nan)])], service_name="svc1"),
+    ]
+    kept_values = [
+        request([extreme_exponential_histogram(now_ns)], service_name="svc2"),
+        request([gauge("mixed", [(now_ns, 1.0), (2**64 - 1, 2.0)])], service_name="svc3"),
+    ]
+    poison: list[tuple[bytes | None, bytes | None]] = [
+        (b"p", value.SerializeToString()) for value in dead_values + kept_values
+    ]
+    poison.append((b"p", b"\xff\x00 not protobuf"))
+    stream = good[:40] + poison + good[40:]
+    group = f"poison-{uuid.uuid4().hex[:6]}"
+    first = ingest_processes(topics, group)
+    produce(topics, stream)
+    expected = len(SERVICES) * seconds
+    wait_for(lambda: first.health()["records"] == len(stream), 60, "every record handled")
+    health = first.health()
+    assert first.alive() and count(first, base_ns, seconds) == expected
+    assert health["dlq"] == 3 and health["dlq_points"] == 2 and health["handler_errors"] == 0
+    assert health["invalid_points"] == 1 and "past 2**63" in health["last_invalid_reason"]
+    assert health["points"] == expected + 2 and health["max_series"] == 50_000
+    assert committed(topics, group) == len(stream)
+    reasons = sorted(dict(r.headers)[DLQ_REASON_HEADER].decode() for r in dlq_records(topics, 3))
+    assert len(reasons) == 3 and "non-finite value (nan)" in reasons[0]
+    assert "past 2**63" in reasons[1] and reasons[2].startswith("not an OTLP")
+
+    # A restart rebuilds the hour from the topic: the good points again, no DLQ record twice.
+    assert first.stop() == 0
+    second = ingest_processes(topics, group)
+    wait_for(lambda: count(second, base_ns, seconds) == expected, 60, "every point back")
+    wait_for(lambda: second.health()["dlq_already_sent"] == 3, 30, "the dead records re-read")
+    assert second.alive() and second.health()["dlq"] == 0
+    assert len(dlq_records(topics, 3, settle_s=2.0)) == 3
