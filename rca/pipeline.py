@@ -68,7 +68,9 @@ class Pipeline(RCAMethod):
         timings["graph"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        ranking = self.ranker.rank(graph, scores, onset, window.index[1] - window.index[0])
+        symptoms = frozenset(alert.services) if alert is not None else frozenset()
+        step = window.index[1] - window.index[0]
+        ranking = self.ranker.rank(graph, scores, onset, step, symptoms)
         timings["rank"] = time.perf_counter() - started
 
         drawn = graph.to_networkx()
@@ -80,6 +82,7 @@ class Pipeline(RCAMethod):
             timings_seconds=timings,
             dropped=tuple(scores.dropped),
             service_scores=ranking.service_scores,
+            confidence=ranking.confidence,
         )
 
     def _calls(self, window: Window) -> nx.DiGraph | None:

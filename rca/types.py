@@ -218,6 +218,10 @@ class RCAResult:
     timings_seconds: dict[str, float] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     service_scores: dict[str, float] | None = None
+    # How much the evidence supports the first place, in [0, 1] (None: the method does not
+    # say). Low when nothing was clearly anomalous or the first two are close: read the ranking
+    # as a list of suspects, not a verdict.
+    confidence: float | None = None
 
     def services(self) -> list[tuple[str, float]]:
         """Services best first: ``service_scores`` when the method gave them, else each

@@ -55,10 +55,13 @@ def anomaly_walk(
     damping: float = 0.85,
     precedence_steps: float = 2.0,
     kappa: float = 0.05,
+    start: np.ndarray | None = None,
     tol: float = 1e-12,
     max_iter: int = 10_000,
 ) -> np.ndarray:
-    """Stationary distribution of the walk described in the module docstring."""
+    """Stationary distribution of the walk described in the module docstring. ``start``
+    (optional, non-negative) is added to the personalization: where the walk begins besides
+    the anomalies, e.g. the series of the services an alert names."""
     a = np.clip(np.asarray(anomaly, dtype=float), 0.0, 1.0)
     n = len(a)
     if n == 0:
@@ -67,7 +70,8 @@ def anomaly_walk(
     w = np.asarray(weights, dtype=float)
     if w.shape != (n, n):
         raise ValueError(f"weights must be {n}x{n}, got {w.shape}")
-    personalization = a / a.sum() if a.sum() > 0 else np.full(n, 1.0 / n)
+    seed = a if start is None else a + np.clip(np.asarray(start, dtype=float), 0.0, None)
+    personalization = seed / seed.sum() if seed.sum() > 0 else np.full(n, 1.0 / n)
     moves = transition_matrix(np.clip(w, 0.0, None), a, t, precedence_steps)
     hold = damping * a / (a + kappa)  # probability of following a move, not teleporting
     r = personalization.copy()

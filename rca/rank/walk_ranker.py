@@ -34,18 +34,30 @@ class AnomalyWalkRanker:
     precedence_steps: float = 2.0
     # How anomalous a node must be to hold the walk's mass (see rca.rank.anomaly_walk).
     hold_kappa: float = 0.05
+    # Where the walk starts besides the anomalies: each series of a service the alert names
+    # gets this share of the largest anomaly (0: symptoms unused).
+    symptom_start: float = 0.0
 
     def anomaly(self, strength: pd.Series) -> np.ndarray:
         excess = pd.Series(np.clip(strength.to_numpy(dtype=float) - self.anomaly_offset, 0, None))
         return as_unit_interval(excess, self.anomaly_scale).to_numpy()
 
     def rank(
-        self, graph: CausalGraph, scores: AnomalyScores, onset: pd.Timestamp, step: pd.Timedelta
+        self,
+        graph: CausalGraph,
+        scores: AnomalyScores,
+        onset: pd.Timestamp,
+        step: pd.Timedelta,
+        symptoms: frozenset[str] = frozenset(),
     ) -> Ranking:
         names = list(graph.nodes)
         anomaly = self.anomaly(scores.strength)
         change = ((scores.changed_at - onset) / step).astype(float).to_numpy()
         change = np.where(np.isnan(change), np.inf, change)
+        start = None
+        if symptoms and self.symptom_start > 0:
+            alerted = np.array([service_of(name) in symptoms for name in names], dtype=float)
+            start = alerted * self.symptom_start * max(float(anomaly.max(initial=0.0)), 1e-3)
         share = anomaly_walk(
             graph.weights,
             anomaly,
@@ -53,6 +65,7 @@ class AnomalyWalkRanker:
             damping=self.damping,
             precedence_steps=self.precedence_steps,
             kappa=self.hold_kappa,
+            start=start,
         )
         owners = attributed_services(names, anomaly)
         # A receiver whose every series counts for its peers keeps a place, without evidence.
@@ -63,7 +76,7 @@ class AnomalyWalkRanker:
             {service_of(name) for name in scores.dropped},
         )
         causes = _causes(names, owners, list(service_scores), share, scores, graph.weights)
-        return Ranking(causes, service_scores)
+        return Ranking(causes, service_scores, confidence(service_scores, anomaly.max(initial=0)))
 
 
 def evidence_scores(walk: pd.Series, strength: pd.Series, unscored: set[str]) -> dict[str, float]:
@@ -83,6 +96,23 @@ def evidence_scores(walk: pd.Series, strength: pd.Series, unscored: set[str]) ->
     }
     scores.update({s: -2.0 for s in sorted(unscored) if s not in scores})
     return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
+
+
+def confidence(service_scores: dict[str, float], strongest: float) -> float:
+    """How much the evidence supports the first place, in ``[0, 1]``: the strongest series'
+    anomaly (0 when nothing crossed the offset: the order is then by weak evidence) times the
+    first service's margin over the second (``1 - second / first`` of their walk shares).
+
+    >>> confidence({"a": 0.6, "b": 0.2}, 0.9)
+    0.6
+    >>> confidence({"a": -0.3, "b": -0.5}, 0.0)
+    0.0
+    """
+    shares = [max(score, 0.0) for score in service_scores.values()]
+    if not shares or shares[0] <= 0:
+        return 0.0
+    second = shares[1] if len(shares) > 1 else 0.0
+    return round(float(strongest) * (1.0 - second / shares[0]), 6)
 
 
 def _causes(
