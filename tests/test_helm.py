@@ -507,6 +507,50 @@ def test_ingest_workers_share_one_group_within_the_partitions_and_stop_gracefull
         assert pdb["spec"]["maxUnavailable"] == 1
 
 
+def test_only_the_api_reaches_the_ingest_window_endpoint() -> None:
+    """The ingest status port (GET /window: whole windows, no token) admits the API pods and
+    nothing else; the API port admits any source (it authenticates) unless narrowed."""
+    for case in ("platform-default", "platform-production"):
+        docs = case_docs(case)
+        policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+        assert set(policies) == {"rca-rca-platform-api", "rca-rca-platform-ingest"}, case
+        api, ingest = (
+            one(docs, "Deployment", "rca-rca-platform-api"),
+            one(docs, "Deployment", "rca-rca-platform-ingest"),
+        )
+        api_policy, ingest_policy = (
+            policies["rca-rca-platform-api"]["spec"],
+            policies["rca-rca-platform-ingest"]["spec"],
+        )
+        assert api_policy["podSelector"]["matchLabels"] == api["spec"]["selector"]["matchLabels"]
+        assert api_policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+        assert (
+            ingest_policy["podSelector"]["matchLabels"] == ingest["spec"]["selector"]["matchLabels"]
+        )
+        assert ingest_policy["policyTypes"] == ["Ingress"]
+        assert ingest_policy["ingress"] == [
+            {
+                "ports": [{"port": "status", "protocol": "TCP"}],
+                "from": [{"podSelector": {"matchLabels": api["spec"]["selector"]["matchLabels"]}}],
+            }
+        ]
+        ports = {p["name"] for p in ingest["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        assert "status" in ports
+    monitoring = {"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}
+    grafana = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}}
+    docs = render(
+        PLATFORM,
+        {"networkPolicy": {"api": {"from": [grafana]}, "ingest": {"extraFrom": [monitoring]}}},
+    )
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["rca-rca-platform-api"]["ingress"][0]["from"] == [grafana]
+    assert policies["rca-rca-platform-ingest"]["ingress"][0]["from"][1:] == [monitoring]
+    for doc in docs:
+        validate_manifest(doc)
+    off = render(PLATFORM, {"networkPolicy": {"enabled": False}})
+    assert not [d for d in off if d["kind"] == "NetworkPolicy"]
+
+
 def test_the_generated_token_is_a_secret_used_by_the_api() -> None:
     docs = case_docs("platform-default")
     api = one(docs, "Deployment", "rca-rca-platform-api")
