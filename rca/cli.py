@@ -27,11 +27,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_bench,
     )
     from rca.eval.views import parse_views
-    from rca.methods import METHODS
+    from rca.methods import method_entry
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in methods:
-        METHODS.get(name)  # unknown names fail before any work
+        method_entry(name)  # unknown names fail before any work
     if args.alert_delay is not None and args.onset != "detect":
         raise RCAInputError("--alert-delay is the alert of --onset detect")
     protocol = BenchProtocol(
@@ -151,10 +151,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from rca.methods import METHODS
+    from rca.methods import BENCH_METHODS, METHODS
 
-    for entry in METHODS:
-        print(f"{entry.name:<20} {entry.summary}")
+    for title, registry in (
+        ("live (API, serve, analyze, demo)", METHODS),
+        ("bench only", BENCH_METHODS),
+    ):
+        print(f"{title}:")
+        for entry in registry:
+            print(f"  {entry.name:<20} {entry.summary}")
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Every RCA method, registered by name for the CLI, the API and the benchmarks."""
+"""Every RCA method, registered by name: ``METHODS`` are those that work on live data (the API,
+``rca serve``, ``rca analyze``, the demo), ``BENCH_METHODS`` the ablations and controls that only
+make sense in a benchmark (a dummy, a random or true graph, a stage removed). ``rca bench``
+runs both."""
 
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ from rca.methods.granger_pagerank import GrangerPageRank
 from rca.methods.nsigma import NSigma
 from rca.methods.random_rank import RandomRanker
 from rca.methods.run import FAST_GRANGER, RUNConfig, compose_run
-from rca.registry import Registry
+from rca.registry import Entry, Registry
 
 METHODS: Registry[RCAMethod] = Registry("method")
+BENCH_METHODS: Registry[RCAMethod] = Registry("bench method")
 
 
-@METHODS.register("random", "seeded random order of series (RCAEval's dummy)")
+@BENCH_METHODS.register("random", "seeded random order of series (RCAEval's dummy)")
 def _random(seed: int = 0) -> RCAMethod:
     return RandomRanker(seed=seed)
 
@@ -30,7 +34,7 @@ def _baro(seed: int = 0) -> RCAMethod:
     return BARO()
 
 
-@METHODS.register("granger-pagerank", "linear Granger graph + plain PageRank (control)")
+@BENCH_METHODS.register("granger-pagerank", "linear Granger graph + plain PageRank (control)")
 def _granger_pagerank(seed: int = 0) -> RCAMethod:
     return GrangerPageRank()
 
@@ -45,17 +49,17 @@ def _run_fast(seed: int = 0) -> RCAMethod:
     return compose_run("run-fast", RUNConfig(seed=seed, granger=FAST_GRANGER))
 
 
-@METHODS.register("run-nograph", "ablation: anomaly and precedence only, no graph")
+@BENCH_METHODS.register("run-nograph", "ablation: anomaly and precedence only, no graph")
 def _run_nograph(seed: int = 0) -> RCAMethod:
     return compose_run("run-nograph", RUNConfig(seed=seed), NoGraph())
 
 
-@METHODS.register("run-noprior", "ablation: the learned graph without the call graph")
+@BENCH_METHODS.register("run-noprior", "ablation: the learned graph without the call graph")
 def _run_noprior(seed: int = 0) -> RCAMethod:
     return compose_run("run-noprior", RUNConfig(seed=seed), use_call_graph=False)
 
 
-@METHODS.register("run-randomgraph", "ablation: a random graph as dense as run's graph")
+@BENCH_METHODS.register("run-randomgraph", "ablation: a random graph as dense as run's graph")
 def _run_randomgraph(seed: int = 0) -> RCAMethod:
     config = RUNConfig(seed=seed)
     return compose_run("run-randomgraph", config, RandomGraph(config.learned_graph(), seed))
@@ -66,20 +70,31 @@ def _run_topology(seed: int = 0) -> RCAMethod:
     return compose_run("run-topology", RUNConfig(seed=seed), CallGraph())
 
 
-@METHODS.register("run-contrastive", "ablation: run with contrastive encoder pre-training")
+@BENCH_METHODS.register("run-contrastive", "ablation: run with contrastive encoder pre-training")
 def _run_contrastive(seed: int = 0) -> RCAMethod:
     granger = NeuralGrangerConfig(contrastive_pretraining=True)
     return compose_run("run-contrastive", RUNConfig(granger=granger, seed=seed))
 
 
-@METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
+@BENCH_METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
 def _run_oracle(seed: int = 0) -> RCAMethod:
     return compose_run("run-oracle", RUNConfig(seed=seed), OracleGraph())
 
 
+def method_entry(name: str) -> Entry[RCAMethod]:
+    """The registered method ``name``, live or bench-only (``KeyError`` naming both lists)."""
+    for registry in (METHODS, BENCH_METHODS):
+        if name in registry:
+            return registry.get(name)
+    raise KeyError(
+        f"unknown method {name!r}; live: {', '.join(METHODS.names())}; "
+        f"bench only: {', '.join(BENCH_METHODS.names())}"
+    )
+
+
 def make_method(name: str, seed: int = 0) -> RCAMethod:
-    """A fresh instance of the registered method ``name``."""
-    return METHODS.get(name).factory(seed=seed)
+    """A fresh instance of the registered method ``name`` (live or bench-only)."""
+    return method_entry(name).factory(seed=seed)
 
 
 __all__ = ["METHODS", "RCAMethod", "make_method"]

@@ -41,7 +41,7 @@ def serve(tmp_path: Path, broker: TansuBroker) -> Iterator[tuple[ServeProcess, s
         "RCA_KAFKA_MAX_POLL_INTERVAL_MS": "5000",
         "RCA_STEP_SECONDS": "5",
         "RCA_RETENTION_SECONDS": "7200",
-        "RCA_METHOD": "run-nograph",  # the RUN engine without graph learning: seconds, not minutes
+        "RCA_METHOD": "run-topology",  # the RUN engine without graph learning: seconds, not minutes
         "RCA_WORKERS": "1",
     }
     process = ServeProcess(free_port(), env, ["--bootstrap", broker.bootstrap])
@@ -84,7 +84,7 @@ def test_grafana_alert_over_http_names_the_injected_root_cause(serve, broker, in
         body = client.get(f"/v1/incidents/{incident_id}").json()
         assert body["status"] == "done", body["error"]
         ranking = client.get(f"/v1/incidents/{incident_id}/ranking").json()
-        assert ranking["method"] == "run-nograph"
+        assert ranking["method"] == "run-topology"
         assert ranking["data"][0]["service"] == incident.truth
         listing = client.get("/v1/incidents").json()
         assert listing["count"] == 1, "a re-delivered notification started a second analysis"
