@@ -132,8 +132,9 @@ class Samples:
         self.times_ns.append(time_ns)
         self.values.append(value)
 
-    def problem(self, reason: str) -> None:
-        self.invalid_points += 1
+    def problem(self, reason: str, points: int = 1) -> None:
+        """Note ``points`` data points dropped for ``reason``."""
+        self.invalid_points += points
         if self.first_problem is None:
             self.first_problem = reason
 
@@ -286,7 +287,9 @@ def _decode_metric(service: str, metric: Metric, state: DecodeState, out: Sample
     name = metric.name
     kind = metric.WhichOneof("data")
     if not name:
-        out.problem("a metric without a name")
+        out.problem(
+            "a metric without a name", len(getattr(metric, kind).data_points) if kind else 0
+        )
         return
     if kind == "gauge":
         points = metric.gauge.data_points
@@ -341,7 +344,7 @@ def _decode_aggregate(
     elif kind == "summary":
         _summaries(service, name, metric.summary.data_points, out)
     else:
-        out.problem(f"metric {name!r} has no data")
+        out.problem(f"metric {name!r} has no data", 0)
 
 
 def _point_attributes(kvs: Sequence[KeyValue]) -> Attrs:
