@@ -1,6 +1,11 @@
 """Markdown tables from ``rca bench --json`` files (the tables in ``bench/RESULTS.md``).
 
 .venv/bin/python bench/tables.py bench/accuracy/*.json
+.venv/bin/python bench/tables.py --matrix bench/matrix/*.json   # the results matrix
+
+The matrix: one table per dataset, one line per view/onset protocol, one column per method,
+each cell ``AC@1 / Avg@5 / mean rank of the truth`` (an unranked truth counts as the number of
+candidate services + 1), on the rows the files hold (``matrix.sh`` runs the holdout split).
 """
 
 from __future__ import annotations
@@ -60,11 +65,65 @@ def edge_lines(rows: list[dict]) -> str:
     )
 
 
+BASELINES = ("baro", "nsigma", "granger-pagerank", "random")
+
+
+def _beats_baselines(cells: dict[str, dict]) -> str:
+    """Whether ``run`` is at least the best baseline on AC@1 and on Avg@5, within one case."""
+    run = cells.get("run")
+    baselines = [cells[m] for m in BASELINES if m in cells]
+    if run is None or not baselines or not run["cases"]:
+        return "-"
+    slack = 1 / run["cases"] + 1e-9
+    ok = all(
+        (run[k] or 0.0) + slack >= max(b[k] or 0.0 for b in baselines) for k in ("ac1", "avg5")
+    )
+    return "yes" if ok else "**no**"
+
+
+def matrix_tables(rows: list[dict]) -> str:
+    """Per dataset: protocols x methods, ``AC@1 / Avg@5 / mean rank`` in each cell."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        cells: dict[str, dict[str, dict]] = {}
+        for r in mine:
+            cells.setdefault(r.get("protocol") or "full view; exact onset", {})[r["method"]] = r
+        used = [m for m in methods if any(m in c for c in cells.values())]
+        lines = [
+            f"**{dataset}** (holdout; AC@1 / Avg@5 / mean rank)",
+            "",
+            "| view; onset | cases | " + " | ".join(used) + " | truth unseen | onset error "
+            "(median steps) | run >= best baseline |",
+            "|---|---|" + "---|" * len(used) + "---|---|---|",
+        ]
+        for protocol, by_method in cells.items():
+            first = next(iter(by_method.values()))
+            row = " | ".join(
+                f"{_num(c['ac1'])} / {_num(c['avg5'])} / {_num(c.get('mean_rank'), 1)}"
+                + (f" ({c['errors']} err)" if c["errors"] else "")
+                if (c := by_method.get(m))
+                else "-"
+                for m in used
+            )
+            lines.append(
+                f"| {protocol} | {first['cases']} | {row} | {first.get('unobserved', 0)} "
+                f"| {_num(first.get('onset_error_median'), 1)} | {_beats_baselines(by_method)} |"
+            )
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--matrix", action="store_true", help="the results matrix")
     args = parser.parse_args()
     runs = [json.loads(p.read_text()) for p in args.files]
+    if args.matrix:
+        print(matrix_tables([r for run in runs for r in run["results"]]))
+        return
     results = [r for run in runs for r in run["results"]]
     holdout = [r for run in runs for r in run.get("holdout") or []]
     sections = [("All cases", summary_table(results))]

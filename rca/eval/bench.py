@@ -397,7 +397,7 @@ def _run_protocol(
         viewed = apply_views(case, protocol.views, seed)
         handed = hand_onset(viewed, protocol, detector)
     except Exception as exc:  # the case still counts, as a miss
-        error = f"view: {type(exc).__name__}: {exc}"
+        error = f"protocol: {type(exc).__name__}: {exc}"
         yield from (
             CaseOutcome(
                 case.dataset,
