@@ -87,7 +87,7 @@ class BenchRow:
     mean_rank: float = math.nan
     unobserved: int = 0  # cases whose truth service has no series left after the views
     onset_error_median: float = 0.0
-    protocol: str = "exact onset"
+    protocol: str = "full view; exact onset"
 
     def to_json(self) -> dict[str, object]:
         return {k: None if _is_nan(v) else v for k, v in asdict(self).items()}
@@ -196,8 +196,11 @@ def hand_onset(
             estimate = detector(case.window, not_after=alert_at, history=case.history)
             onset, how = estimate.onset, f"detected ({estimate.method})"
         except Exception as exc:  # counted per case, like a failing method
-            onset = alert_at if alert_at is not None else index[(3 * len(index)) // 4]
-            how = f"detector failed ({type(exc).__name__}: {exc}); alert time"
+            failed = f"detector failed ({type(exc).__name__}: {exc})"
+            if alert_at is None:
+                onset, how = index[(3 * len(index)) // 4], f"{failed}; the last quarter's start"
+            else:
+                onset, how = alert_at, f"{failed}; the alert time"
     return HandedOnset(shift_onset(case.window, onset, protocol.onset_shift_steps), how)
 
 
@@ -290,7 +293,10 @@ def edge_precision(found: nx.DiGraph, truth: nx.DiGraph) -> tuple[float | None, 
 
 
 def summarize(
-    dataset: str, method: str, outcomes: Sequence[CaseOutcome], protocol: str = "exact onset"
+    dataset: str,
+    method: str,
+    outcomes: Sequence[CaseOutcome],
+    protocol: str = "full view; exact onset",
 ) -> BenchRow:
     ranks = [o.service_rank for o in outcomes]
     metric_ranks = [o.metric_rank for o in outcomes if o.metric_scored]
@@ -426,7 +432,7 @@ def holdout_rows(
     datasets: Sequence[Dataset],
     methods: Sequence[str],
     outcomes: Sequence[CaseOutcome],
-    protocol: str = "exact onset",
+    protocol: str = "full view; exact onset",
 ) -> list[BenchRow]:
     """The rows again, on the holdout cases only (those no method was tuned on)."""
     rows = []
