@@ -127,6 +127,7 @@ class WindowStore:
             found = [known(key, -1) for key in keys]
             if -1 in found:
                 found = [self._row(k) if r < 0 else r for r, k in zip(found, keys, strict=True)]
+            self._reserve()  # also after a write that raised part-way through naming rows
             rows = np.array(found, dtype=np.int64)
             placed = rows >= 0
             refused = len(rows) - int(placed.sum())
@@ -196,12 +197,20 @@ class WindowStore:
             self._rows[key] = row
             self._names.append(name)
             self._services.append(service)
-            if row >= self._values.shape[0]:
-                grown = max(_MIN_ROWS, math.ceil(self._values.shape[0] * _GROWTH))
-                values = np.full((grown, self.slots), np.nan)
-                values[: self._values.shape[0]] = self._values
-                self._values = values
         return row
+
+    def _reserve(self) -> None:
+        """Rows for every series named: grown once per write, however many are new (one copy
+        of the array, not one per quarter of growth), never past ``max_series``."""
+        have, need = self._values.shape[0], len(self._names)
+        if need <= have:
+            return
+        grown = max(_MIN_ROWS, need, math.ceil(have * _GROWTH))
+        if self.max_series is not None:
+            grown = min(grown, max(need, self.max_series))
+        values = np.full((grown, self.slots), np.nan)
+        values[:have] = self._values
+        self._values = values
 
     def _advance(self, step: int) -> None:
         """Make ``step`` the newest step: slots of steps that fall out of the ring are
@@ -211,7 +220,12 @@ class WindowStore:
         oldest_new = max(self._head + 1, step - self.slots + 1)
         new_steps = np.arange(oldest_new, step + 1, dtype=np.int64)
         slots = new_steps % self.slots
-        self._values[:, slots] = np.nan
+        if self._head < 0:
+            pass  # the first sample: every slot is still NaN
+        elif len(slots) == self.slots:
+            self._values.fill(np.nan)  # a contiguous write, not a column at a time
+        else:
+            self._values[:, slots] = np.nan
         self._slot_step[slots] = new_steps
         self._head = step
 

@@ -89,6 +89,7 @@ def test_the_store_counts_what_it_cannot_hold_instead_of_raising() -> None:
     assert result.refused == 1 and store.series() == ["a:m", "c:m"]
     again = store.write([("e", "m", None, ())], [T0], [1.0])
     assert again.refused == 1 and store.series_count == 2
+    assert store.nbytes == (2 + 1) * 60 * 8  # two rows and the slot index: none past the cap
 
 
 def test_any_exception_while_handling_one_record_dead_letters_only_that_record() -> None:
