@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rca.compute import configure_torch_threads
 from rca.errors import RCAInputError
 from rca.settings import get_settings
 
@@ -172,7 +173,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"{entry.name:<16} {entry.summary}")
     for stack in sim_stacks():
         print(f"{SIM_PREFIX + stack:<16} simulated incidents of the {stack} stack (seeded)")
-    print("any folder      in RCAEval's layout (<service>_<fault>/<rep>/data.csv)")
+    print(f"{'<folder>':<16} any folder in RCAEval's layout (<service>_<fault>/<rep>/data.csv)")
     return 0
 
 
@@ -420,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_torch_threads()
     try:
         return args.func(args)
     except (RCAInputError, KeyError) as exc:

@@ -183,3 +183,42 @@ def test_bench_cli_takes_views_onsets_and_symptoms(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "unknown view 'nope'" in done.stderr
+
+
+EVERY_VIEW = (
+    "no-call-graph",
+    "latency-only",
+    "one-latency",
+    "coarse:60s",
+    "call-graph-drop:0.5",
+)
+
+
+def test_every_view_runs_on_an_rcaeval_folder(tmp_path):
+    inject = 1_700_000_600
+    folder = tmp_path / "re" / "carts_cpu" / "1"
+    folder.mkdir(parents=True)
+    times = np.arange(inject - 900, inject + 900)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"time": times})
+    for service in ("carts", "orders"):
+        frame[f"{service}_cpu"] = rng.normal(10, 1, len(times))
+        frame[f"{service}_lat_90"] = rng.normal(0.1, 0.01, len(times))
+    frame.loc[frame["time"] >= inject, "carts_cpu"] += 30
+    frame.to_csv(folder / "data.csv", index=False)
+    (folder / "inject_time.txt").write_text(f"{inject}\n")
+    dataset = open_dataset(str(tmp_path / "re"), None)
+    for view in EVERY_VIEW:
+        protocol = BenchProtocol(views=parse_views([view]), onset_shift_steps=-2)
+        rows, _ = run_bench([dataset], ["baro"], progress=False, protocol=protocol)
+        assert rows[0].cases == 1 and rows[0].errors == 0, view
+        assert rows[0].onset_error_median == -2.0
+
+
+def test_every_view_runs_on_every_registered_dataset(data_root):
+    for name in ("rcd-sockshop", "nezha-ob", "petshop", "synthetic", "sim:large"):
+        dataset = open_dataset(name, data_root)
+        for view in EVERY_VIEW:
+            protocol = BenchProtocol(views=parse_views([view]), symptoms=True)
+            rows, _ = run_bench([dataset], ["nsigma"], limit=1, progress=False, protocol=protocol)
+            assert rows[0].cases == 1 and rows[0].errors == 0, (name, view)
