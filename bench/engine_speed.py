@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rca.causal.neural_granger import pick_device
+from rca.compute import configure_torch_threads
 from rca.datasets import open_dataset
 from rca.datasets.base import Case
 from rca.datasets.synthetic import Synthetic, SyntheticConfig
@@ -52,6 +53,7 @@ def cases() -> dict[str, list[Case]]:
 
 
 def main() -> None:
+    configure_torch_threads()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rca.compute import configure_torch_threads
 from rca.datasets.base import Case, Truth
 from rca.demo.lab import LiveLab
 from rca.eval.bench import CaseOutcome, format_table, run_bench
@@ -212,6 +213,7 @@ def score(out: Path, stacks: list[str], methods: list[str], seed: int) -> dict[s
 
 
 def main() -> int:
+    configure_torch_threads()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stacks", default=",".join(stack_names()))
     parser.add_argument("--faults", default="all", help="comma-separated, or all")

@@ -24,12 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live import fault_table, outcome_rows
 
+from rca.compute import configure_torch_threads
 from rca.datasets import StackSim, StackSimConfig
 from rca.eval.bench import format_table, run_bench
 from services.stack import stack_names
 
 
 def main() -> int:
+    configure_torch_threads()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stacks", default=",".join(stack_names()))
     parser.add_argument("--cases", type=int, default=500, help="incidents per stack")

@@ -34,6 +34,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
+from rca.compute import torch_threads
 from rca.errors import RCAInputError
 from rca.incidents.analysis import AnalysisJob, AnalysisOutcome, analyse, warm_up
 from rca.incidents.sources import WindowSource
@@ -170,7 +171,7 @@ class AnalysisPool:
     def _new_executor(self) -> cf.ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        threads = torch_threads(share=self.workers)
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
