@@ -11,7 +11,10 @@ echo "== rca demo"
 echo
 echo "== rca bench: synthetic incidents"
 .venv/bin/rca bench --dataset synthetic --limit 20 --methods random,nsigma,baro,granger-pagerank,run
-if .venv/bin/rca datasets | grep -q "^data root: /"; then
+# Read the whole listing first: `grep -q` quits at its first match, and under pipefail the
+# listing's broken pipe would fail the test (and skip the benchmark) now and then.
+datasets=$(.venv/bin/rca datasets)
+if grep -q "^data root: /" <<< "$datasets"; then
   echo
   echo "== rca bench: RCD Sock Shop (real faults)"
   .venv/bin/rca bench --dataset rcd-sockshop --methods random,nsigma,baro,run
