@@ -45,7 +45,7 @@ from rca.store.window_store import WindowStore
 from rca.transport.broker import free_port
 from rca.types import parse_series_name
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"  # rca serve wants at least 16 characters
 
 
 def synthetic_frame(seed: int) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:

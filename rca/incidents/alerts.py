@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import ParseResult, parse_qs, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -241,18 +241,29 @@ def _onset(alert: WebhookAlert) -> dt.datetime:
 _PANEL = re.compile(r"^(?:panel-)?(\d{1,10})$")
 
 
+def _url(text: str | None) -> ParseResult | None:
+    """``text`` parsed as a URL; ``None`` when empty or not one (``http://[`` raises)."""
+    if not text:
+        return None
+    try:
+        return urlparse(text)
+    except ValueError:
+        return None
+
+
 def _dashboard(alert: GrafanaAlert) -> tuple[str | None, int | None]:
     """Dashboard UID and panel id of a Grafana alert: the ``__dashboardUid__`` and
     ``__panelId__`` annotations Grafana sets for rules linked to a panel, else read from
     ``dashboardURL`` (``/d/<uid>/...``) and ``panelURL`` (``viewPanel=<id>``)."""
     uid = alert.annotations.get("__dashboardUid__")
     panel = alert.annotations.get("__panelId__")
-    if not uid and alert.dashboardURL:
-        parts = [p for p in urlparse(alert.dashboardURL).path.split("/") if p]
+    dashboard_url, panel_url = _url(alert.dashboardURL), _url(alert.panelURL)
+    if not uid and dashboard_url:
+        parts = [p for p in dashboard_url.path.split("/") if p]
         if "d" in parts and parts.index("d") + 1 < len(parts):
             uid = parts[parts.index("d") + 1]
-    if not panel and alert.panelURL:
-        panel = (parse_qs(urlparse(alert.panelURL).query).get("viewPanel") or [None])[0]
+    if not panel and panel_url:
+        panel = (parse_qs(panel_url.query).get("viewPanel") or [None])[0]
     match = _PANEL.match(panel or "")
     panel_id = int(match.group(1)) if match else None
     if uid and len(uid) > DASHBOARD_UID_MAX:

@@ -155,8 +155,11 @@ def hostile_alert(draw: st.DrawFn, episode: int) -> dict:
     }
     extra = {
         "orgId": mostly(1, hostile_number),
-        "dashboardURL": hostile_text.map(lambda t: f"http://g/d/{t}/x"),
-        "panelURL": hostile_text.map(lambda t: f"http://g/d/x?viewPanel={t}"),
+        "dashboardURL": st.one_of(hostile_text, hostile_text.map(lambda t: f"http://g/d/{t}/x")),
+        "panelURL": st.one_of(
+            hostile_text.map(lambda t: f"http://{t}/d/x?viewPanel={t}"),
+            st.sampled_from(["http://[", "http://[::1/d/x?viewPanel=1", "//[?viewPanel=2"]),
+        ),
         "values": st.dictionaries(hostile_text, hostile_number, max_size=3),
     }
     for name in draw(st.sets(st.sampled_from(sorted(extra)))):

@@ -78,6 +78,7 @@ def test_unstorable_text_and_ids_are_bounded_not_500(make_client, database_url, 
         "huge panel": with_annotations(onset, __panelId__="9" * 5000),
         "panel 2^31": with_annotations(onset, __panelId__=str(2**31)),
         "nul fingerprint": grafana_alert(onset, fingerprint="f\x00"),
+        "broken urls": grafana_alert(onset, dashboardURL="http://[/d/x", panelURL="http://[?"),
     }
     rows = {}
     for k, (name, payload) in enumerate(cases.items()):
@@ -91,6 +92,7 @@ def test_unstorable_text_and_ids_are_bounded_not_500(make_client, database_url, 
     assert rows["long uid"]["dashboard_uid"] is None
     assert rows["huge panel"]["panel_id"] is None and rows["panel 2^31"]["panel_id"] is None
     assert rows["nul fingerprint"]["fingerprint"] == "f\ufffd"
+    assert (rows["broken urls"]["dashboard_uid"], rows["broken urls"]["panel_id"]) == (None, None)
 
 
 def test_non_finite_numbers_in_an_analysis_are_422(client, incident):

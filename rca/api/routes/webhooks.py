@@ -1,9 +1,12 @@
 """Alert webhooks: Grafana unified alerting (version "1") and Alertmanager (version "4").
 
 A firing alert opens an incident once per episode (fingerprint + startsAt); re-deliveries are
-answered with the same incident. A resolved alert closes it. When the queue cannot take the
-new episodes the answer is 503 with Retry-After, which both senders retry (Alertmanager
-retries 5xx only; a 4xx would drop the notification).
+answered with the same incident. A resolved alert closes it. A notification is stored in one
+transaction. When the queue cannot take all its new episodes, those that fit are stored and
+the answer is 503 with Retry-After, which both senders retry with the whole notification
+(Alertmanager retries 5xx only; a 4xx would drop it): the stored ones are then duplicates.
+Input no database can hold is cleaned or refused with 422 (see :mod:`rca.incidents.alerts`),
+as are alerts starting more than ten minutes ahead of this server's clock.
 """
 
 from __future__ import annotations
