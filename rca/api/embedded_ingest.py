@@ -23,10 +23,11 @@ class EmbeddedIngest:
         config: IngestConfig,
         step_seconds: float,
         retention_seconds: float,
+        max_series: int,
         retry_seconds: float = 2.0,
     ) -> None:
         self.config = config
-        self.store = WindowStore(step_seconds, retention_seconds)
+        self.store = WindowStore(step_seconds, retention_seconds, max_series)
         self.retry_seconds = retry_seconds
         self.ingest: KafkaIngest | None = None
         self._stop = threading.Event()

@@ -100,7 +100,7 @@ def create_app(
             windows = ingest.store
             ready_checks["consumer"] = ingest.assigned
         elif windows is None and settings.ingest_url:
-            http_source = IngestHttpSource(settings.ingest_url)
+            http_source = IngestHttpSource(settings.ingest_url, settings.resolved_api_token())
             windows = http_source
             ready_checks["ingest"] = http_source.reachable
         pool = AnalysisPool(

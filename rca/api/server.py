@@ -61,6 +61,7 @@ def serve(
             ),
             settings.step_seconds,
             settings.retention_seconds,
+            settings.max_series,
         )
     shown = f"[{host}]" if ":" in host else host
     app = create_app(

@@ -39,9 +39,11 @@ class WindowSource(Protocol):
 class IngestHttpSource:
     """Windows from the ingest workers' ``GET /window`` (see the module docstring)."""
 
-    def __init__(self, url: str, timeout_seconds: float = 30.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout_seconds: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
+        # The workers' GET /window asks for the API's token when one is set.
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def _bases(self) -> list[str]:
         parsed = urlparse(self.url)
@@ -65,14 +67,14 @@ class IngestHttpSource:
         if services is not None:
             query["services"] = ",".join(services)
         frames, errors = [], []
-        with httpx.Client(timeout=self.timeout_seconds) as client:
+        with httpx.Client(timeout=self.timeout_seconds, headers=self.headers) as client:
             for base in self._bases():
                 try:
                     reply = client.get(f"{base}/window?{urlencode(query)}")
                 except httpx.HTTPError as exc:
                     errors.append(f"{base}: {exc}")
                     continue
-                if reply.status_code == 400:  # this worker has nothing in the range
+                if reply.status_code in (400, 413):  # nothing in the range; too many cells
                     errors.append(f"{base}: {reply.json().get('error', reply.text)}")
                     continue
                 if reply.status_code != 200:
