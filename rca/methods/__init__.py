@@ -13,6 +13,7 @@ from rca.methods.granger_pagerank import GrangerPageRank
 from rca.methods.nsigma import NSigma
 from rca.methods.random_rank import RandomRanker
 from rca.methods.run import FAST_GRANGER, RUNConfig, compose_run
+from rca.rank.walk_ranker import AnomalyWalkRanker
 from rca.registry import Entry, Registry
 
 METHODS: Registry[RCAMethod] = Registry("method")
@@ -74,6 +75,14 @@ def _run_topology(seed: int = 0) -> RCAMethod:
 def _run_contrastive(seed: int = 0) -> RCAMethod:
     granger = NeuralGrangerConfig(contrastive_pretraining=True)
     return compose_run("run-contrastive", RUNConfig(granger=granger, seed=seed))
+
+
+@BENCH_METHODS.register(
+    "run-symptoms", "run-topology whose walk also starts from the alert's services"
+)
+def _run_symptoms(seed: int = 0) -> RCAMethod:
+    config = RUNConfig(seed=seed, ranker=AnomalyWalkRanker(symptom_start=1.0))
+    return compose_run("run-symptoms", config, CallGraph())
 
 
 @BENCH_METHODS.register("run-oracle", "ablation: the true series graph (synthetic data only)")
