@@ -62,7 +62,8 @@ class CaseOutcome:
     candidates: int = 0
     # Whether the window (after the views) still has a series of the truth service.
     truth_observed: bool = True
-    # The onset handed to the method minus the true onset, in the window's steps; how it was found.
+    # The onset handed to the method minus the true onset (as the views left it: coarse rounds
+    # it into its bin), in the window's steps; and how the handed onset was found.
     onset_error_steps: float = 0.0
     onset_how: str = "exact"
 
