@@ -1,29 +1,49 @@
 """The report's pictures as PNG bytes (matplotlib's object API with the Agg canvas: no pyplot
 state, so threads and worker processes can draw at the same time).
 
-- :func:`ranking_png`: services best first as horizontal bars.
-- :func:`graph_png`: the causal graph around the top causes (cause -> effect arrows, weights
-  written on the edges).
-- :func:`series_png`: the top series around the onset, the onset marked.
+- :func:`graph_png`: the causal graph folded into services, cause -> effect left to right
+  (:mod:`rca.report.layout`), the top suspects coloured by rank, the edges that carried the walk
+  to them in red.
+- :func:`series_png`: series around the onset, chosen across services and metrics
+  (:func:`pick_panels`), in display units, the top cause beside the alerting series.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-import networkx as nx
-import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 
+from rca.report.layout import (
+    COLUMN_GAP,
+    FONT_SIZE,
+    Box,
+    GraphLayout,
+    layered_layout,
+    service_graph,
+)
+from rca.report.units import attrs_label, key_of, series_label, series_unit
+from rca.report.verdict import Verdict
 from rca.types import RCAResult
+from rca.window import Window
 
 _DPI = 96
 _CAUSE = "#c0392b"
+_SUSPECT = "#f5b7b1"
+_ANOMALOUS = "#fdebd0"
 _OTHER = "#5d6d7e"
+_EDGE = "#95a5a6"
+_BLUE = "#2471a3"
+_MARGIN = 12.0  # points around the graph
+_HEADER = 26.0  # points above it for the title
+_FOOTER = 30.0  # and below it for the legend
+_MIN_WIDTH = 620.0  # points: the legend must fit
 
 
 def _png(figure: Figure) -> bytes:
@@ -33,112 +53,265 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut in the middle to ``limit`` characters, so that names which share a prefix
+    stay apart.
+
+    >>> shorten("PetSite_AWS::ECS::Fargate", 16)
+    'PetSite_…Fargate'
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2 + (limit - 1) % 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
-def ranking_png(result: RCAResult, top: int = 10) -> bytes:
-    """Services best first, their score as a bar (the best at the top)."""
-    services = result.services()[:top]
-    figure = Figure(figsize=(7.5, 0.45 * max(len(services), 2) + 1.0))
+def _message(text: str) -> Figure:
+    figure = Figure(figsize=(7.5, 1.2))
     ax = figure.add_subplot()
-    if not services:
-        ax.text(0.5, 0.5, "no services ranked", ha="center", va="center")
-        ax.set_axis_off()
-        return _png(figure)
-    names = [_short(s) for s, _ in services][::-1]
-    scores = [v if math.isfinite(v) else 0.0 for _, v in services][::-1]
-    colors = [_OTHER] * (len(names) - 1) + [_CAUSE]
-    ax.barh(names, scores, color=colors)
-    for y, value in enumerate(scores):
-        ax.text(value, y, f" {value:.3g}", va="center", fontsize=8)
-    ax.set_xlabel(f"score ({result.method})")
-    ax.set_title("Likely root causes, by service")
-    ax.spines[["top", "right"]].set_visible(False)
-    return _png(figure)
-
-
-def neighbourhood(graph: nx.DiGraph, seeds: Sequence[str], max_edges: int = 24) -> nx.DiGraph:
-    """The heaviest edges touching ``seeds`` (in or out), with their end nodes."""
-    edges = []
-    for u, v, data in graph.edges(data=True):
-        if u != v and (u in seeds or v in seeds):
-            edges.append((float(data.get("weight", 1.0)), str(u), str(v)))
-    edges.sort(key=lambda e: (-e[0], e[1], e[2]))
-    sub = nx.DiGraph()
-    sub.add_nodes_from(seeds)
-    for weight, u, v in edges[:max_edges]:
-        sub.add_edge(u, v, weight=weight)
-    return sub
-
-
-def graph_png(result: RCAResult, top: int = 3) -> bytes:
-    """The causal graph around the ``top`` cause series: arrows cause -> effect, the edge
-    weight on each arrow, the top causes in red."""
-    seeds = [c.series for c in result.causes[:top]]
-    figure = Figure(figsize=(9, 6.5))
-    ax = figure.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center")
     ax.set_axis_off()
-    if result.graph is None or not seeds:
-        ax.text(0.5, 0.5, f"{result.method} builds no causal graph", ha="center", va="center")
-        return _png(figure)
-    sub = neighbourhood(result.graph, seeds)
-    if sub.number_of_edges() == 0:
-        ax.text(0.5, 0.5, "no edges around the top causes", ha="center", va="center")
-        return _png(figure)
-    positions = nx.spring_layout(sub, seed=0, k=1.6 / math.sqrt(sub.number_of_nodes()))
-    for u, v, data in sub.edges(data=True):
-        (x0, y0), (x1, y1) = positions[u], positions[v]
+    return figure
+
+
+# ---- the causal graph ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """What the graph picture highlights: suspects by rank, the injected service, the
+    service edges that carried the walk to the top causes."""
+
+    rank: dict[str, int]
+    suspects: int
+    anomalous: frozenset[str]
+    injected: str | None
+    walk: frozenset[tuple[str, str]]
+
+
+def _marks(result: RCAResult, verdict: Verdict) -> _Marks:
+    # The suspects are the rows ranked 1, 2, 3...; the injected service may follow out of turn.
+    suspects = [row for k, row in enumerate(verdict.causes, start=1) if row.rank == k]
+    walk = {
+        (key_of(cause).service, key_of(effect).service)
+        for row in suspects
+        for cause, effect, _ in row.walk_edges
+    }
+    return _Marks(
+        rank={row.service: row.rank for row in verdict.causes},
+        suspects=len(suspects),
+        anomalous=frozenset(s for s, score in result.services() if score > 0),
+        injected=next((row.service for row in verdict.causes if row.injected), None),
+        walk=frozenset(walk),
+    )
+
+
+def graph_layout(result: RCAResult, verdict: Verdict) -> GraphLayout | None:
+    """The layout the graph picture draws (``None`` when the method builds no graph)."""
+    if result.graph is None:
+        return None
+    marks = _marks(result, verdict)
+    order = [service for service, _ in result.services()]
+    services = service_graph(result.graph, keep=set(marks.rank))
+    labels = {n: _label(n, marks.rank.get(n)) for n in services.nodes}
+    return layered_layout(services, labels, order)
+
+
+def _label(service: str, rank: int | None) -> str:
+    name = shorten(service, 32)
+    return f"#{rank} {name}" if rank is not None else name
+
+
+def graph_figure(result: RCAResult, verdict: Verdict) -> Figure:
+    """The service graph, one box per service; 1 point of layout is 1 point of figure."""
+    layout = graph_layout(result, verdict)
+    if layout is None or not layout.boxes:
+        return _message(f"{result.method} builds no causal graph")
+    marks = _marks(result, verdict)
+    width = max(layout.width + 2 * _MARGIN, _MIN_WIDTH)
+    height = layout.height + 2 * _MARGIN + _HEADER + _FOOTER
+    figure = Figure(figsize=(width / 72, height / 72))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    left = (width - layout.width) / 2
+    ax.set_xlim(-left, width - left)
+    ax.set_ylim(-_MARGIN - _FOOTER, layout.height + _MARGIN + _HEADER)
+    _draw_edges(ax, layout, marks)
+    for service, box in layout.boxes.items():
+        _draw_box(ax, service, box, marks)
+    count = len(layout.boxes)
+    ax.text(
+        -left + _MARGIN,
+        layout.height + _MARGIN + _HEADER / 2,
+        f"Causal graph of {count} services: cause → effect, left to right",
+        fontsize=11,
+        va="center",
+        weight="bold",
+    )
+    legend = (
+        "red: the first suspect and the edges that carried the walk to the top suspects · "
+        "pink: the next suspects · cream: other anomalous services"
+    )
+    if layout.backward:
+        legend += " · dashed arrow: part of a cycle, drawn backwards"
+    if marks.injected:
+        legend += " · blue dashed box: where the fault was injected"
+    ax.text(-left + _MARGIN, -_MARGIN - _FOOTER / 2, legend, fontsize=7.5, va="center")
+    return figure
+
+
+def _draw_edges(ax: Axes, layout: GraphLayout, marks: _Marks) -> None:
+    heaviest = max((w for _, _, w in layout.edges), default=1.0) or 1.0
+    for u, v, weight in layout.edges:
+        a, b = layout.boxes[u], layout.boxes[v]
+        backward = (u, v) in layout.backward
+        start = (a.x0, a.center[1]) if backward else (a.x1, a.center[1])
+        end = (b.x1, b.center[1]) if backward else (b.x0, b.center[1])
+        # Edges that skip columns bow, so they pass beside the boxes between, not through.
+        rad = 0.35 if backward else (0.15 if end[0] - start[0] > 2 * COLUMN_GAP else 0.0)
+        walked = (u, v) in marks.walk
         ax.annotate(
             "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            arrowprops=dict(arrowstyle="-|>", color="#7f8c8d", shrinkA=12, shrinkB=12, lw=1.2),
+            xy=end,
+            xytext=start,
+            arrowprops=dict(
+                arrowstyle="-|>",
+                connectionstyle=f"arc3,rad={rad}",
+                color=_CAUSE if walked else _EDGE,
+                lw=2.0 if walked else 0.5 + 1.2 * weight / heaviest,
+                alpha=1.0 if walked else 0.7,
+                linestyle="--" if backward else "-",
+                shrinkA=1,
+                shrinkB=1,
+                mutation_scale=9,
+            ),
+            zorder=3 if walked else 1,
         )
-        ax.text(
-            (x0 + x1) / 2,
-            (y0 + y1) / 2,
-            f"{data['weight']:.2g}",
-            fontsize=7,
-            color="#34495e",
-            ha="center",
-            va="center",
-            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8),
-        )
-    for node, (x, y) in positions.items():
-        is_seed = node in seeds
-        ax.scatter(
-            [x], [y], s=220 if is_seed else 120, color=_CAUSE if is_seed else _OTHER, zorder=3
-        )
-        ax.text(x, y - 0.09, _short(node, 40), fontsize=7, ha="center", va="top", zorder=4)
-    ax.set_title("Causal graph around the top causes (arrow: cause → effect, label: weight)")
-    xs, ys = zip(*positions.values(), strict=True)
-    ax.set_xlim(min(xs) - 0.35, max(xs) + 0.35)
-    ax.set_ylim(min(ys) - 0.3, max(ys) + 0.2)
-    return _png(figure)
 
 
-def series_png(result: RCAResult, window: pd.DataFrame, onset: pd.Timestamp, top: int = 4) -> bytes:
-    """The ``top`` cause series around the onset, one panel each, the onset as a red line."""
-    names = [c.series for c in result.causes if c.series in window.columns][:top]
-    figure = Figure(figsize=(9, 1.9 * max(len(names), 1) + 0.4))
-    if not names:
-        ax = figure.add_subplot()
-        ax.text(0.5, 0.5, "no series to show", ha="center", va="center")
-        ax.set_axis_off()
-        return _png(figure)
-    axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-    times = window.index.tz_convert("UTC").tz_localize(None)
-    marker = pd.Timestamp(onset).tz_convert("UTC").tz_localize(None)
-    for ax, name in zip(axes, names, strict=True):
-        values = window[name].to_numpy(dtype=float)
-        ax.plot(times, values, color=_OTHER if name != names[0] else _CAUSE, lw=1.1)
-        ax.axvline(marker, color=_CAUSE, ls="--", lw=1.0)
-        ax.set_title(_short(name, 90), fontsize=8, loc="left")
+def _draw_box(ax: Axes, service: str, box: Box, marks: _Marks) -> None:
+    rank = marks.rank.get(service)
+    face = (
+        _CAUSE
+        if rank == 1
+        else _SUSPECT
+        if rank is not None and rank <= marks.suspects
+        else _ANOMALOUS
+        if service in marks.anomalous
+        else "white"
+    )
+    injected = service == marks.injected
+    ax.add_patch(
+        FancyBboxPatch(
+            (box.x0, box.y0),
+            box.x1 - box.x0,
+            box.y1 - box.y0,
+            boxstyle="round,pad=0,rounding_size=3",
+            facecolor=face,
+            edgecolor=_BLUE if injected else _OTHER,
+            linewidth=2.0 if injected else 0.7,
+            linestyle="--" if injected else "-",
+            zorder=4,
+        )
+    )
+    x, y = box.center
+    ax.text(
+        x,
+        y,
+        _label(service, rank),
+        fontsize=FONT_SIZE,
+        ha="center",
+        va="center",
+        color="white" if rank == 1 else "#1b2631",
+        zorder=5,
+        gid=f"label:{service}",
+    )
+
+
+def graph_png(result: RCAResult, verdict: Verdict) -> bytes:
+    return _png(graph_figure(result, verdict))
+
+
+# ---- the series ----------------------------------------------------------------------------
+
+
+def pick_panels(
+    result: RCAResult, window: Window, symptom: str | None, top: int = 6
+) -> list[tuple[str, str]]:
+    """Up to ``top`` series as ``(series, role)``: the first cause's, the alerting series
+    beside it, then one series per further service, then further metrics; the statistics of
+    one metric (p50, p90, mean...) count as one metric."""
+    rank = {service: k for k, (service, _) in enumerate(result.services(), start=1)}
+    causes = [c for c in result.causes if c.series in window.columns]
+    chosen: dict[str, str] = {}
+    metrics: set[tuple[str, str]] = set()
+
+    def add(series: str, role: str) -> None:
+        key = key_of(series)
+        if len(chosen) < top and series not in chosen and (key.service, key.metric) not in metrics:
+            chosen[series] = role
+            metrics.add((key.service, key.metric))
+
+    if causes:
+        add(causes[0].series, f"#{rank.get(causes[0].service, 1)}")
+    if symptom is not None and symptom in window.columns:
+        add(symptom, "alert")
+    services = {key_of(s).service for s in chosen}
+    for cause in causes:
+        if key_of(cause.series).service not in services:
+            add(cause.series, f"#{rank.get(cause.service, '?')}")
+            services.add(key_of(cause.series).service)
+    for cause in causes:
+        add(cause.series, f"#{rank.get(cause.service, '?')}")
+    return list(chosen.items())
+
+
+def series_figure(
+    result: RCAResult, window: Window, onset: pd.Timestamp, verdict: Verdict
+) -> Figure:
+    """Two panels a row, the top cause's series first and the alerting series beside it;
+    x: seconds from the onset; y: the series in its display unit."""
+    panels = pick_panels(result, window, verdict.symptom)
+    if not panels:
+        return _message("no series to show")
+    changes = {row.series: row.changed_seconds for row in verdict.causes if row.series}
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(10, 2.3 * rows + 0.5))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    onset = pd.Timestamp(onset)
+    seconds = (window.index - onset).total_seconds()
+    for ax, (series, role) in zip(axes, panels, strict=False):
+        unit = series_unit(series)
+        values = window[series].to_numpy(dtype=float) * unit.scale
+        color = _CAUSE if role == "#1" else _BLUE if role == "alert" else _OTHER
+        ax.plot(seconds, values, color=color, lw=1.2)
+        ax.axvline(0.0, color=_CAUSE, ls="--", lw=1.0)
+        changed = changes.get(series)
+        if changed is not None and changed != 0:
+            ax.axvline(changed, color="#d68910", ls=":", lw=1.2)
+        title = f"{role} · {shorten(series_label(series, attrs=False), 80)}"
+        if key_of(series).attrs:
+            title += "\n" + shorten(attrs_label(series), 90)
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_ylabel(unit.symbol or "value", fontsize=8)
         ax.tick_params(labelsize=7)
-        if np.isfinite(values).any():
-            ax.margins(y=0.15)
-    axes[0].text(marker, axes[0].get_ylim()[1], " onset", color=_CAUSE, fontsize=8, va="top")
-    axes[-1].set_xlabel("time (UTC)")
-    figure.autofmt_xdate()
-    return _png(figure)
+        ax.margins(y=0.15)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    for ax in axes[-columns:]:
+        ax.set_xlabel(f"seconds from the onset ({onset:%H:%M:%S} UTC)", fontsize=8)
+    figure.text(
+        0.01,
+        0.995,
+        "red dashed: the onset · orange dotted: when the series changed",
+        fontsize=7.5,
+        va="top",
+    )
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
+    return figure
+
+
+def series_png(result: RCAResult, window: Window, onset: pd.Timestamp, verdict: Verdict) -> bytes:
+    return _png(series_figure(result, window, onset, verdict))

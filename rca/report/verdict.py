@@ -1,0 +1,312 @@
+"""The answer a report gives, as data: the likely root cause, what changed there, by how much,
+when, how confident the method is, and the evidence for each top suspect.
+
+:func:`verdict` is pure (a result, its window and onset in; a :class:`Verdict` out); the HTML
+report renders it and :meth:`Verdict.to_json` gives the same content to the incident API.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rca.report.units import Unit, key_of, series_label, series_unit
+from rca.types import Alert, RankedCause, RCAResult
+from rca.window import Window
+
+if TYPE_CHECKING:
+    from rca.datasets.base import Truth
+
+# Confidence bands (RCAResult.confidence, in [0, 1]): at or above HIGH the first place is well
+# supported; below LOW read the ranking as a list of suspects.
+HIGH_CONFIDENCE = 0.6
+LOW_CONFIDENCE = 0.3
+# A second suspect with at least this share of the first's walk share is "almost as likely".
+CLOSE_SECOND = 0.5
+
+
+@dataclass(frozen=True)
+class Change:
+    """A series before and after it changed: medians, raw values in the metric's own unit."""
+
+    before: float | None
+    after: float | None
+    unit: Unit
+
+    @property
+    def direction(self) -> str:
+        if self.before is None or self.after is None or self.after == self.before:
+            return "changed"
+        return "rose" if self.after > self.before else "fell"
+
+    def text(self) -> str:
+        """``'1.2 % → 49 %'``."""
+        return f"{self.unit.format(self.before)} → {self.unit.format(self.after)}"
+
+
+@dataclass(frozen=True)
+class CauseEvidence:
+    """One suspect service: its place, real score, strongest series and what that did."""
+
+    rank: int
+    service: str
+    score: float
+    series: str | None
+    anomaly: float | None  # robust z of the series' sustained change
+    walk_share: float | None
+    change: Change | None
+    changed_seconds: float | None  # the series' change time minus the incident onset
+    edges: tuple[tuple[str, str, float], ...]  # the series' cause -> effect edges
+    injected: bool = False
+
+    @property
+    def walk_edges(self) -> tuple[tuple[str, str, float], ...]:
+        """The edges that carried the walk: none when the walk gave the series no share."""
+        return () if self.walk_share is not None and self.walk_share <= 0 else self.edges
+
+    def to_json(self) -> dict[str, Any]:
+        change = self.change
+        return {
+            "rank": self.rank,
+            "service": self.service,
+            "score": _finite(self.score),
+            "series": self.series,
+            "anomaly_z": _finite(self.anomaly),
+            "walk_share": _finite(self.walk_share),
+            "change": None
+            if change is None
+            else {
+                "before": _finite(change.before),
+                "after": _finite(change.after),
+                "unit": change.unit.symbol,
+                "scale": change.unit.scale,
+                "text": change.text(),
+            },
+            "changed_seconds_from_onset": self.changed_seconds,
+            "edges": [[c, e, _finite(w)] for c, e, w in self.walk_edges],
+            "injected": self.injected,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a report says first: ``title``, the one-line ``headline``, the confidence in
+    words, the onset and how it was found, the evidence per suspect, the truth when known."""
+
+    title: str
+    headline: str
+    confidence: float | None
+    confidence_text: str
+    onset: pd.Timestamp
+    onset_method: str | None
+    causes: tuple[CauseEvidence, ...]
+    symptom: str | None  # the alerting series shown beside the top cause
+    truth: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "headline": self.headline,
+            "confidence": _finite(self.confidence),
+            "confidence_text": self.confidence_text,
+            "onset": self.onset.isoformat(),
+            "onset_method": self.onset_method,
+            "causes": [cause.to_json() for cause in self.causes],
+            "symptom": self.symptom,
+            "truth": self.truth,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as a person says it: ``'5 s'``, ``'2.5 min'``.
+
+    >>> seconds_text(5.0), seconds_text(150.0)
+    ('5 s', '2.5 min')
+    """
+    return f"{seconds / 60:.3g} min" if abs(seconds) >= 120 else f"{seconds:.3g} s"
+
+
+def when_text(changed_seconds: float | None) -> str:
+    """A change time relative to the onset, in words.
+
+    >>> when_text(-5.0), when_text(0.0), when_text(None)
+    ('5 s before the onset', 'at the onset', 'no lasting change found')
+    """
+    if changed_seconds is None:
+        return "no lasting change found"
+    if changed_seconds == 0:
+        return "at the onset"
+    side = "before" if changed_seconds < 0 else "after"
+    return f"{seconds_text(abs(changed_seconds))} {side} the onset"
+
+
+def change_of(window: Window, series: str, onset: pd.Timestamp, since: pd.Timestamp) -> Change:
+    """The series' median before ``onset`` and from ``since`` (its change time) on."""
+    values = window[series].to_numpy(dtype=float)
+    index = window.index
+    before = values[index < onset]
+    after = values[index >= since]
+    return Change(_median(before), _median(after), series_unit(series))
+
+
+def _median(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
+
+
+def best_causes(result: RCAResult) -> dict[str, RankedCause]:
+    """Each service's first (strongest) ranked series."""
+    best: dict[str, RankedCause] = {}
+    for cause in result.causes:
+        best.setdefault(cause.service, cause)
+    return best
+
+
+def evidence(
+    rank: int,
+    service: str,
+    score: float,
+    cause: RankedCause | None,
+    window: Window,
+    onset: pd.Timestamp,
+    injected: bool,
+) -> CauseEvidence:
+    """The evidence row of one service from its strongest series (``cause``)."""
+    if cause is None or cause.series not in window.columns:
+        return CauseEvidence(rank, service, score, None, None, None, None, None, (), injected)
+    found = cause.evidence
+    changed_at = found.onset if found.onset is not None and pd.notna(found.onset) else None
+    change = change_of(window, cause.series, onset, changed_at if changed_at else onset)
+    changed_seconds = None if changed_at is None else (changed_at - onset).total_seconds()
+    return CauseEvidence(
+        rank,
+        service,
+        score,
+        cause.series,
+        found.anomaly,
+        found.walk_share,
+        change,
+        changed_seconds,
+        found.edges,
+        injected,
+    )
+
+
+def confidence_text(result: RCAResult) -> str:
+    """The method's confidence in words, with the reason when it is low."""
+    services = result.services()
+    value = result.confidence
+    if value is None:
+        return f"{result.method} gives no confidence"
+    if not services or services[0][1] <= 0 or value <= 0:
+        return "low confidence: nothing clearly anomalous"
+    if value >= HIGH_CONFIDENCE:
+        return f"high confidence ({value:.2f})"
+    if value >= LOW_CONFIDENCE:
+        return f"moderate confidence ({value:.2f}): read it as the first suspect"
+    first = services[0][1]
+    if len(services) > 1 and services[1][1] >= CLOSE_SECOND * first:
+        return f"low confidence ({value:.2f}): {services[1][0]} is almost as likely"
+    return f"low confidence ({value:.2f}): the anomaly is weak"
+
+
+def symptom_series(result: RCAResult, window: Window, alert: Alert | None) -> str | None:
+    """The alerting series: the first the alert names that the window has; else the alerted
+    services' strongest latency series (any series of theirs when none is a latency)."""
+    if alert is None:
+        return None
+    for name in alert.series:
+        if name in window.columns:
+            return name
+    alerted = [
+        cause.series
+        for cause in result.causes
+        if key_of(cause.series).service in alert.services and cause.series in window.columns
+    ]
+    latencies = [name for name in alerted if series_unit(name).symbol == "ms"]
+    return (latencies or alerted or [None])[0]
+
+
+def truth_text(result: RCAResult, truth: Truth) -> str:
+    """``'injected: cpu at payment, ranked #1 of 14'``, with the place RCAEval's convention
+    gives when it differs (a database counts as its service: the demo's and the benchmarks'
+    truth rank)."""
+    # Imported here: rca.eval pulls in every dataset loader, which an API worker never needs.
+    from rca.eval.scoring import rank_truth
+
+    services = [service for service, _ in result.services()]
+    place = services.index(truth.service) + 1 if truth.service in services else None
+    text = f"injected: {truth.fault or 'a fault'} at {truth.service}, " + (
+        f"ranked #{place} of {len(services)}" if place else "not ranked"
+    )
+    scored = rank_truth(result, truth).service
+    if scored != place:
+        text += f" (#{scored} by RCAEval's convention, a database counting as its service)"
+    return text
+
+
+def verdict(
+    result: RCAResult,
+    window: Window,
+    onset: pd.Timestamp,
+    *,
+    alert: Alert | None = None,
+    truth: Truth | None = None,
+    onset_method: str | None = None,
+    top: int = 5,
+) -> Verdict:
+    """The report's answer for ``result`` on ``window``: see :class:`Verdict`. The evidence
+    covers the first ``top`` services, and the injected one (``truth``) wherever it ranked."""
+    onset = pd.Timestamp(onset)
+    best = best_causes(result)
+    services = result.services()
+    rows = [
+        evidence(rank, service, score, best.get(service), window, onset, _is(truth, service))
+        for rank, (service, score) in enumerate(services, start=1)
+        if rank <= top or _is(truth, service)
+    ]
+    title, headline = _answer(rows[0] if rows else None, len(result.dropped))
+    confidence = confidence_text(result)
+    return Verdict(
+        title=title,
+        headline=f"{headline}; {confidence}." if rows else headline,
+        confidence=result.confidence,
+        confidence_text=confidence,
+        onset=onset,
+        onset_method=onset_method,
+        causes=tuple(rows),
+        symptom=symptom_series(result, window, alert),
+        truth=truth_text(result, truth) if truth is not None else None,
+    )
+
+
+def _is(truth: Truth | None, service: str) -> bool:
+    return truth is not None and truth.service == service
+
+
+def _answer(first: CauseEvidence | None, dropped: int) -> tuple[str, str]:
+    """The title and the headline's first clause."""
+    if first is None:
+        return "No root cause found", f"No cause found: all {dropped} series were flat or empty"
+    if first.series is None or first.change is None:
+        return (
+            f"Likely root cause: {first.service}",
+            f"{first.service} is the likely root cause (no series of it in the window)",
+        )
+    metric = series_label(first.series, service=False)
+    moved = f"{first.change.direction} {first.change.text()}"
+    z = f" (robust z {first.anomaly:.3g})" if first.anomaly is not None else ""
+    short = series_label(first.series, service=False, attrs=False)
+    return (
+        f"Likely root cause: {first.service} ({short} {first.change.direction})",
+        f"{first.service} is the likely root cause: {metric} {moved}{z}, "
+        f"{when_text(first.changed_seconds)}",
+    )
