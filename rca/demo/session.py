@@ -255,6 +255,7 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             # Symptoms are what users feel; saturation alerts name a suspect, not a symptom.
             facing = [b for b in breaches if b.rule.user_facing]
             onset = first.onset
+            onset_method = f"the SLO watcher's change point of {first.describe()}"
             alert_text = first.describe()
             symptoms = tuple(dict.fromkeys(b.rule.service for b in facing))
             clock.say(f"incident: SLO watcher fired: {alert_text}")
@@ -262,6 +263,9 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
                 clock.say(f"          also: {other.describe()}")
         else:
             onset = injected_at.ceil("1s")
+            onset_method = (
+                f"no SLO breach within {options.detect_timeout_seconds:.0f} s: the injection"
+            )
             alert_text = None
             symptoms = ()
             clock.say(
@@ -307,7 +311,8 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         started = time.monotonic()
         method = make_method(options.method, seed=seed)
         method.fit(history, call_graph=stack.call_graph())
-        result = method.rank(window, onset, alert=Alert(services=symptoms) if symptoms else None)
+        alert = Alert(services=symptoms) if symptoms else None
+        result = method.rank(window, onset, alert=alert)
         rca_seconds = time.monotonic() - started
         truth = Truth(target, fault, frozenset(FAULTS[fault].indicators))
         truth_rank = rank_truth(result, truth).service
@@ -336,6 +341,9 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             alert_text,
             truth_rank,
             baselines,
+            alert,
+            truth,
+            onset_method,
         )
         clock.say(f"report: {folder / 'report.html'}")
         outcome = DemoOutcome(
@@ -384,11 +392,24 @@ def _write_outputs(
     alert_text: str | None,
     truth_rank: int | None,
     baselines: dict[str, int | None],
+    alert: Alert | None,
+    truth: Truth,
+    onset_method: str,
 ) -> None:
     from rca.report import render_report
 
-    title = f"{stack.name}: {alert_text or f'{fault} at {target}'}"
-    (folder / "report.html").write_text(render_report(folder.name, title, result, window, onset))
+    title = f"{stack.name}: {alert_text or 'no SLO breach (opened at the injection)'}"
+    page = render_report(
+        folder.name,
+        title,
+        result,
+        window,
+        onset,
+        alert=alert,
+        truth=truth,
+        onset_method=onset_method,
+    )
+    (folder / "report.html").write_text(page)
     _write_window(window, folder / "window.csv")
     graph = stack.call_graph()
     (folder / "incident.json").write_text(

@@ -46,6 +46,10 @@ _FOOTER = 30.0  # and below it for the legend
 _MIN_WIDTH = 620.0  # points: the legend must fit
 
 
+# Names from telemetry are drawn with parse_math=False: a "$" in a service name must not start
+# mathtext (which can fail to parse, and would not match the measured label box).
+
+
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
@@ -69,7 +73,7 @@ def shorten(text: str, limit: int) -> str:
 def _message(text: str) -> Figure:
     figure = Figure(figsize=(7.5, 1.2))
     ax = figure.add_subplot()
-    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.text(0.5, 0.5, text, ha="center", va="center", parse_math=False)
     ax.set_axis_off()
     return figure
 
@@ -224,6 +228,7 @@ def _draw_box(ax: Axes, service: str, box: Box, marks: _Marks) -> None:
         va="center",
         color="white" if rank == 1 else "#1b2631",
         zorder=5,
+        parse_math=False,
         gid=f"label:{service}",
     )
 
@@ -293,7 +298,7 @@ def series_figure(
         title = f"{role} · {shorten(series_label(series, attrs=False), 80)}"
         if key_of(series).attrs:
             title += "\n" + shorten(attrs_label(series), 90)
-        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_title(title, fontsize=8, loc="left", parse_math=False)
         ax.set_ylabel(unit.symbol or "value", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.margins(y=0.15)

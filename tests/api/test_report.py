@@ -1,4 +1,5 @@
-"""The report page: names from telemetry are escaped, the pictures are PNGs."""
+"""The report page: names from telemetry are escaped (in the page and in the pictures, where a
+"$" would start matplotlib's mathtext), the pictures are PNGs."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import base64
 import re
 
 import pandas as pd
+import pytest
 
 from rca.methods import make_method
 from rca.report import render_report
 from rca.types import series_name
 
 
-def test_names_from_telemetry_cannot_inject_html(rng):
-    evil = '<script>alert("x")</script>'
+@pytest.mark.parametrize("evil", ['<script>alert("x")</script>', "<script>$\\frac$</script>"])
+def test_names_from_telemetry_cannot_inject_html_or_mathtext(evil, rng):
     index = pd.date_range("2026-01-01", periods=60, freq="5s", tz="UTC")
     window = pd.DataFrame(
         {
