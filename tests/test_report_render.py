@@ -3,6 +3,7 @@ of the demo stacks, and the page as headless Chromium renders it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -21,7 +22,7 @@ from rca.datasets.base import Case
 from rca.methods import make_method
 from rca.report import render_report
 from rca.report.figures import graph_figure, graph_layout, pick_panels
-from rca.report.layout import Box, layered_layout, overlapping, service_graph
+from rca.report.layout import Box, GraphLayout, layered_layout, overlapping, service_graph
 from rca.report.units import key_of, unit_of
 from rca.report.verdict import verdict
 from rca.types import Alert, RCAResult, series_name
@@ -104,7 +105,9 @@ def test_verdict_says_plainly_when_nothing_is_anomalous(rng):
     result = make_method("run-topology").rank(window, index[90])
     found = verdict(result, window, index[90])
     assert found.confidence_text == "low confidence: nothing clearly anomalous"
+    assert found.headline.startswith(f"{found.causes[0].service} is only the first suspect: ")
     assert found.headline.endswith("; low confidence: nothing clearly anomalous.")
+    assert found.title.startswith("First suspect: ")
 
 
 def test_the_injected_service_gets_an_evidence_row_wherever_it_ranked(sockshop):
@@ -130,7 +133,7 @@ def _random_services(n: int, rng: np.random.Generator) -> nx.DiGraph:
 
 
 @pytest.mark.parametrize("n", [14, 40])
-def test_layout_boxes_never_overlap_and_edges_run_left_to_right(n, rng):
+def test_layout_boxes_never_overlap_and_edges_run_left_to_right_between_boxes(n, rng):
     services = service_graph(_random_services(n, rng))
     assert services.number_of_nodes() == n
     order = sorted(services.nodes)
@@ -143,6 +146,23 @@ def test_layout_boxes_never_overlap_and_edges_run_left_to_right(n, rng):
     for u, v, _ in layout.edges:
         a, b = layout.boxes[u], layout.boxes[v]
         assert (b.x1 <= a.x0) if (u, v) in layout.backward else (a.x1 <= b.x0), (u, v)
+    assert _boxes_crossed(layout) == []
+
+
+def _boxes_crossed(layout: GraphLayout) -> list[tuple[str, str, str]]:
+    """``(cause, effect, service)`` for every edge that passes through the box of a service
+    other than its ends, sampled along each leg."""
+    crossed = []
+    for u, v, _ in layout.edges:
+        for (x0, y0), (x1, y1) in itertools.pairwise(layout.path(u, v)):
+            for t in np.linspace(0, 1, 41):
+                x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                crossed += [
+                    (u, v, name)
+                    for name, box in layout.boxes.items()
+                    if name not in (u, v) and box.x0 < x < box.x1 and box.y0 < y < box.y1
+                ]
+    return sorted(set(crossed))
 
 
 def test_overlap_check_finds_overlaps():
@@ -153,7 +173,7 @@ def test_overlap_check_finds_overlaps():
 @pytest.mark.parametrize("incident", ["sockshop", "large"])
 def test_drawn_graph_labels_stay_in_their_boxes_and_apart(incident, request):
     """The check on the picture itself: every label as the Agg renderer draws it lies inside
-    its box, and no two drawn labels intersect."""
+    its box, no two drawn labels intersect, and no edge runs through a box."""
     case, result = request.getfixturevalue(incident)
     found = verdict(result, case.window, case.onset, alert=case.alert, truth=case.truth)
     layout = graph_layout(result, found)
@@ -174,6 +194,7 @@ def test_drawn_graph_labels_stay_in_their_boxes_and_apart(incident, request):
             assert y0 - 0.5 <= inside.y0 and inside.y1 <= y1 + 0.5, service
     assert set(drawn) == set(layout.boxes)
     assert overlapping(drawn) == []
+    assert _boxes_crossed(layout) == []
 
 
 def test_panels_span_services_and_metrics_with_the_alert_beside_the_top_cause(sockshop):

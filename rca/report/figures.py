@@ -11,6 +11,7 @@ state, so threads and worker processes can draw at the same time).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -21,7 +22,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from rca.report.layout import (
-    COLUMN_GAP,
     FONT_SIZE,
     Box,
     GraphLayout,
@@ -165,32 +165,30 @@ def graph_figure(result: RCAResult, verdict: Verdict) -> Figure:
 
 
 def _draw_edges(ax: Axes, layout: GraphLayout, marks: _Marks) -> None:
+    """Each edge from its cause's box through its waypoints to its effect's box, the arrow
+    head on the last leg."""
     heaviest = max((w for _, _, w in layout.edges), default=1.0) or 1.0
     for u, v, weight in layout.edges:
-        a, b = layout.boxes[u], layout.boxes[v]
-        backward = (u, v) in layout.backward
-        start = (a.x0, a.center[1]) if backward else (a.x1, a.center[1])
-        end = (b.x1, b.center[1]) if backward else (b.x0, b.center[1])
-        # Edges that skip columns bow, so they pass beside the boxes between, not through.
-        rad = 0.35 if backward else (0.15 if end[0] - start[0] > 2 * COLUMN_GAP else 0.0)
+        points = layout.path(u, v)
         walked = (u, v) in marks.walk
-        ax.annotate(
-            "",
-            xy=end,
-            xytext=start,
-            arrowprops=dict(
-                arrowstyle="-|>",
-                connectionstyle=f"arc3,rad={rad}",
-                color=_CAUSE if walked else _EDGE,
-                lw=2.0 if walked else 0.5 + 1.2 * weight / heaviest,
-                alpha=1.0 if walked else 0.7,
-                linestyle="--" if backward else "-",
-                shrinkA=1,
-                shrinkB=1,
-                mutation_scale=9,
-            ),
-            zorder=3 if walked else 1,
+        style = dict(
+            color=_CAUSE if walked else _EDGE,
+            lw=2.0 if walked else 0.5 + 1.2 * weight / heaviest,
+            alpha=1.0 if walked else 0.7,
+            linestyle="--" if (u, v) in layout.backward else "-",
+            shrinkA=0,
+            shrinkB=1,
+            mutation_scale=9,
         )
+        for k, (leg_start, leg_end) in enumerate(itertools.pairwise(points), start=1):
+            head = "-|>" if k == len(points) - 1 else "-"
+            ax.annotate(
+                "",
+                xy=leg_end,
+                xytext=leg_start,
+                arrowprops={"arrowstyle": head, **style},
+                zorder=3 if walked else 1,
+            )
 
 
 def _draw_box(ax: Axes, service: str, box: Box, marks: _Marks) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from rca.report.figures import graph_png, series_png
 from rca.report.units import key_of, series_label
-from rca.report.verdict import CauseEvidence, Verdict, seconds_text, verdict, when_text
+from rca.report.verdict import CauseEvidence, Verdict, seconds_text, verdict
 from rca.types import Alert, RCAResult
 from rca.window import Window
 
@@ -79,7 +79,7 @@ def _evidence_row(row: CauseEvidence) -> str:
         f"<tr{mark}><td>{row.rank}</td><td>{html.escape(row.service)}{note}</td>"
         f"<td>{_num(row.score)}</td><td>{_series(row.series)}</td>"
         f"<td>{html.escape(change)}</td><td>{_num(row.anomaly)}</td>"
-        f"<td>{html.escape(when_text(row.changed_seconds))}</td><td>{_num(row.walk_share)}</td>"
+        f"<td>{html.escape(row.when or '–')}</td><td>{_num(row.walk_share)}</td>"
         f"<td>{_edges(row)}</td></tr>"
     )
 

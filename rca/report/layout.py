@@ -4,8 +4,9 @@ Series fold into services (:func:`service_graph`); cycles are broken by reversin
 depth-first search meets going back (:func:`back_edges`); each service's column is its longest
 path from a source (causes on the left, effects on the right); a few barycentre sweeps order
 each column to cut crossings (Sugiyama et al. 1981, "Methods for visual understanding of
-hierarchical system structures"). Every service is drawn as a box around its label, measured
-with the label's font, and the columns are spaced by their widest box, so no two boxes
+hierarchical system structures"); an edge that spans columns takes a slot in each column it
+crosses, so it runs between the boxes there. Every service is drawn as a box around its label,
+measured with the label's font, and the columns are spaced by their widest box, so no two boxes
 intersect; :func:`overlapping` checks it. Coordinates are typographic points, y upwards.
 """
 
@@ -25,7 +26,8 @@ FONT_SIZE = 9.0
 _PAD_X = 5.0  # points between a label and its box, sideways
 _PAD_Y = 3.5  # and above and below
 _ROW_GAP = 9.0  # points between two boxes of a column
-COLUMN_GAP = 54.0  # points between two columns (room for the arrows)
+_VIA_ROW = 2.0  # points of height an edge takes in a column it crosses
+_COLUMN_GAP = 54.0  # points between two columns (room for the arrows)
 _SWEEPS = 4
 # Services without a drawn edge go to trailing columns at least this tall.
 _MIN_ISOLATED_ROWS = 8
@@ -51,16 +53,49 @@ class Box:
         )
 
 
+Edge = tuple[str, str, float]  # cause, effect, weight
+
+
 @dataclass(frozen=True)
 class GraphLayout:
-    """Where each service's label box lies, the edges to draw (cause -> effect, weight) and
-    which of them run against the columns (reversed to break a cycle)."""
+    """Where each service's label box lies and the x-extent of its column, the edges to draw
+    (cause -> effect, weight), which of them run against the columns (reversed to break a
+    cycle), and the waypoints of every edge that crosses columns (from cause to effect, two per
+    column crossed)."""
 
     boxes: dict[str, Box]
-    edges: tuple[tuple[str, str, float], ...]
+    columns: dict[str, tuple[float, float]]
+    edges: tuple[Edge, ...]
     backward: frozenset[tuple[str, str]]
+    routes: dict[tuple[str, str], tuple[tuple[float, float], ...]]
     width: float
     height: float
+
+    def path(self, cause: str, effect: str) -> list[tuple[float, float]]:
+        """The polyline of an edge: out of the cause's box sideways to its column's edge,
+        through the waypoints, into the effect's box (backwards: out left, in right)."""
+        a, b = self.boxes[cause], self.boxes[effect]
+        (a0, a1), (b0, b1) = self.columns[cause], self.columns[effect]
+        ya, yb = a.center[1], b.center[1]
+        if (cause, effect) in self.backward:
+            out, into = [(a.x0, ya), (a0, ya)], [(b1, yb), (b.x1, yb)]
+        else:
+            out, into = [(a.x1, ya), (a1, ya)], [(b0, yb), (b.x0, yb)]
+        points = [*out, *self.routes.get((cause, effect), ()), *into]
+        return [p for k, p in enumerate(points) if k == 0 or p != points[k - 1]]
+
+
+@dataclass(frozen=True)
+class _Via:
+    """A slot an edge takes in a column it crosses (the layout's virtual node), so that long
+    edges run between boxes, never through them."""
+
+    cause: str
+    effect: str
+    step: int
+
+
+_Node = str | _Via
 
 
 def service_graph(
@@ -75,8 +110,9 @@ def service_graph(
         if a != b:
             folded[a, b] = max(folded.get((a, b), 0.0), float(data.get("weight", 1.0)))
     ordered = sorted(folded.items(), key=lambda item: (-item[1], item[0]))
-    touching = [item for item in ordered if item[0][0] in keep or item[0][1] in keep]
-    others = [item for item in ordered if item not in touching]
+    touches = [a in keep or b in keep for (a, b), _ in ordered]
+    touching = [item for item, t in zip(ordered, touches, strict=True) if t]
+    others = [item for item, t in zip(ordered, touches, strict=True) if not t]
     services = nx.DiGraph()
     services.add_nodes_from(sorted({_service(str(n)) for n in graph.nodes}))
     for (a, b), weight in (touching + others)[: max(max_edges, len(touching))]:
@@ -117,21 +153,32 @@ def back_edges(graph: nx.DiGraph, order: Sequence[str]) -> set[tuple[str, str]]:
 
 def columns(
     graph: nx.DiGraph, order: Sequence[str], flipped: Collection[tuple[str, str]]
-) -> list[list[str]]:
+) -> list[list[_Node]]:
     """Services by column: the longest path from a source once the ``flipped`` edges are
-    reversed; services with no edge in trailing columns. ``order`` lists every node."""
+    reversed, a :class:`_Via` in every column an edge crosses; services with no edge in
+    trailing columns. ``order`` lists every node."""
     position = {n: k for k, n in enumerate(order)}
     dag = nx.DiGraph()
     dag.add_nodes_from(n for n in order if graph.degree(n) > 0)
     dag.add_edges_from((v, u) if (u, v) in flipped else (u, v) for u, v in graph.edges)
-    result = [sorted(layer, key=position.__getitem__) for layer in nx.topological_generations(dag)]
-    isolated = [n for n in order if graph.degree(n) == 0]
+    result: list[list[_Node]] = [
+        sorted(layer, key=position.__getitem__) for layer in nx.topological_generations(dag)
+    ]
+    level = {n: k for k, layer in enumerate(result) for n in layer}
+    for u, v in sorted(dag.edges, key=lambda e: (position[e[0]], position[e[1]])):
+        if level[v] - level[u] > 1:
+            vias = [_Via(u, v, k) for k in range(1, level[v] - level[u])]
+            for via in vias:
+                result[level[u] + via.step].append(via)
+            dag.remove_edge(u, v)
+            nx.add_path(dag, [u, *vias, v])
+    isolated: list[_Node] = [n for n in order if graph.degree(n) == 0]
     rows = max([_MIN_ISOLATED_ROWS, *(len(layer) for layer in result)])
     result += [isolated[i : i + rows] for i in range(0, len(isolated), rows)]
     return _sweep(result, dag)
 
 
-def _sweep(layers: list[list[str]], dag: nx.DiGraph) -> list[list[str]]:
+def _sweep(layers: list[list[_Node]], dag: nx.DiGraph) -> list[list[_Node]]:
     """Each column ordered by the mean position of its neighbours in the column before
     (then after), alternately, a few times."""
     for sweep in range(_SWEEPS):
@@ -148,7 +195,7 @@ def _sweep(layers: list[list[str]], dag: nx.DiGraph) -> list[list[str]]:
     return layers
 
 
-def _barycentre(neighbours: Iterable[str], positions: dict[str, int], own: int) -> float:
+def _barycentre(neighbours: Iterable[_Node], positions: dict[_Node, int], own: int) -> float:
     placed = [positions[n] for n in neighbours if n in positions]
     return sum(placed) / len(placed) if placed else float(own)
 
@@ -173,22 +220,55 @@ def layered_layout(
     layers = columns(graph, order, flipped)
     sizes = {n: label_size(labels[n], font_size) for n in graph.nodes}
     row = max((h for _, h in sizes.values()), default=font_size) + 2 * _PAD_Y
-    height = max((len(layer) for layer in layers), default=0) * (row + _ROW_GAP) - _ROW_GAP
+
+    def slot(node: _Node) -> float:
+        return _VIA_ROW if isinstance(node, _Via) else row
+
+    heights = [sum(slot(n) + _ROW_GAP for n in layer) - _ROW_GAP for layer in layers]
+    height = max(heights, default=0.0)
     boxes: dict[str, Box] = {}
+    spans: dict[str, tuple[float, float]] = {}
+    vias: dict[_Via, Box] = {}
     x = 0.0
-    for layer in layers:
-        column = max(sizes[n][0] for n in layer) + 2 * _PAD_X
-        top = height - (height - len(layer) * (row + _ROW_GAP) + _ROW_GAP) / 2
-        for k, node in enumerate(layer):
-            width = sizes[node][0] + 2 * _PAD_X
-            y1 = top - k * (row + _ROW_GAP)
-            left = x + (column - width) / 2
-            boxes[node] = Box(left, y1 - row, left + width, y1)
-        x += column + COLUMN_GAP
+    for layer, used in zip(layers, heights, strict=True):
+        column = max([sizes[n][0] + 2 * _PAD_X for n in layer if isinstance(n, str)] or [0.0])
+        top = height - (height - used) / 2
+        for node in layer:
+            if isinstance(node, _Via):
+                vias[node] = Box(x, top - _VIA_ROW, x + column, top)
+            else:
+                width = sizes[node][0] + 2 * _PAD_X
+                left = x + (column - width) / 2
+                boxes[node] = Box(left, top - row, left + width, top)
+                spans[node] = (x, x + column)
+            top -= slot(node) + _ROW_GAP
+        x += column + _COLUMN_GAP
     edges = tuple(
         (str(u), str(v), float(d.get("weight", 1.0))) for u, v, d in graph.edges(data=True)
     )
-    return GraphLayout(boxes, edges, frozenset(flipped), max(x - COLUMN_GAP, 0.0), height)
+    routes = _routes(vias, edges, flipped)
+    width = max(x - _COLUMN_GAP, 0.0)
+    return GraphLayout(boxes, spans, edges, frozenset(flipped), routes, width, height)
+
+
+def _routes(
+    vias: dict[_Via, Box],
+    edges: Iterable[tuple[str, str, float]],
+    flipped: Collection[tuple[str, str]],
+) -> dict[tuple[str, str], tuple[tuple[float, float], ...]]:
+    """Each long edge's waypoints from cause to effect: across each column it crosses, along
+    the middle of its slot (right to left for an edge drawn backwards)."""
+    points: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for via, box in sorted(vias.items(), key=lambda item: item[0].step):
+        y = box.center[1]
+        points.setdefault((via.cause, via.effect), []).extend([(box.x0, y), (box.x1, y)])
+    routes = {}
+    for u, v, _ in edges:
+        backward = (u, v) in flipped
+        path = points.get((v, u) if backward else (u, v))
+        if path:
+            routes[u, v] = tuple(path[::-1] if backward else path)
+    return routes
 
 
 def overlapping(boxes: dict[str, Box]) -> list[tuple[str, str]]:

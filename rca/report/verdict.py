@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # supported; below LOW read the ranking as a list of suspects.
 HIGH_CONFIDENCE = 0.6
 LOW_CONFIDENCE = 0.3
+UNCLEAR = "low confidence: nothing clearly anomalous"
 # A second suspect with at least this share of the first's walk share is "almost as likely".
 CLOSE_SECOND = 0.5
 
@@ -64,6 +65,13 @@ class CauseEvidence:
     injected: bool = False
 
     @property
+    def when(self) -> str | None:
+        """The change time in words; ``None`` where the method estimates no change at all."""
+        if self.anomaly is None and self.changed_seconds is None:
+            return None
+        return when_text(self.changed_seconds)
+
+    @property
     def walk_edges(self) -> tuple[tuple[str, str, float], ...]:
         """The edges that carried the walk: none when the walk gave the series no share."""
         return () if self.walk_share is not None and self.walk_share <= 0 else self.edges
@@ -84,9 +92,11 @@ class CauseEvidence:
                 "after": _finite(change.after),
                 "unit": change.unit.symbol,
                 "scale": change.unit.scale,
+                "direction": change.direction,
                 "text": change.text(),
             },
             "changed_seconds_from_onset": self.changed_seconds,
+            "when": self.when,
             "edges": [[c, e, _finite(w)] for c, e, w in self.walk_edges],
             "injected": self.injected,
         }
@@ -184,7 +194,7 @@ def evidence(
         return CauseEvidence(rank, service, score, None, None, None, None, None, (), injected)
     found = cause.evidence
     changed_at = found.onset if found.onset is not None and pd.notna(found.onset) else None
-    change = change_of(window, cause.series, onset, changed_at if changed_at else onset)
+    change = change_of(window, cause.series, onset, onset if changed_at is None else changed_at)
     changed_seconds = None if changed_at is None else (changed_at - onset).total_seconds()
     return CauseEvidence(
         rank,
@@ -207,7 +217,7 @@ def confidence_text(result: RCAResult) -> str:
     if value is None:
         return f"{result.method} gives no confidence"
     if not services or services[0][1] <= 0 or value <= 0:
-        return "low confidence: nothing clearly anomalous"
+        return UNCLEAR
     if value >= HIGH_CONFIDENCE:
         return f"high confidence ({value:.2f})"
     if value >= LOW_CONFIDENCE:
@@ -273,8 +283,8 @@ def verdict(
         for rank, (service, score) in enumerate(services, start=1)
         if rank <= top or _is(truth, service)
     ]
-    title, headline = _answer(rows[0] if rows else None, len(result.dropped))
     confidence = confidence_text(result)
+    title, headline = _answer(rows[0] if rows else None, len(result.dropped), confidence != UNCLEAR)
     return Verdict(
         title=title,
         headline=f"{headline}; {confidence}." if rows else headline,
@@ -292,21 +302,23 @@ def _is(truth: Truth | None, service: str) -> bool:
     return truth is not None and truth.service == service
 
 
-def _answer(first: CauseEvidence | None, dropped: int) -> tuple[str, str]:
-    """The title and the headline's first clause."""
+def _answer(first: CauseEvidence | None, dropped: int, clear: bool) -> tuple[str, str]:
+    """The title and the headline's first clause; ``clear``: something was clearly anomalous
+    (else the first service is named a suspect, not a cause)."""
     if first is None:
-        return "No root cause found", f"No cause found: all {dropped} series were flat or empty"
+        return "No root cause found", f"No cause found: every series ({dropped}) was flat or empty"
+    what = "Likely root cause" if clear else "First suspect"
+    role = "is the likely root cause" if clear else "is only the first suspect"
     if first.series is None or first.change is None:
         return (
-            f"Likely root cause: {first.service}",
-            f"{first.service} is the likely root cause (no series of it in the window)",
+            f"{what}: {first.service}",
+            f"{first.service} {role} (no series of it in the window)",
         )
     metric = series_label(first.series, service=False)
     moved = f"{first.change.direction} {first.change.text()}"
     z = f" (robust z {first.anomaly:.3g})" if first.anomaly is not None else ""
     short = series_label(first.series, service=False, attrs=False)
     return (
-        f"Likely root cause: {first.service} ({short} {first.change.direction})",
-        f"{first.service} is the likely root cause: {metric} {moved}{z}, "
-        f"{when_text(first.changed_seconds)}",
+        f"{what}: {first.service} ({short} {first.change.direction})",
+        f"{first.service} {role}: {metric} {moved}{z}" + (f", {first.when}" if first.when else ""),
     )
