@@ -333,3 +333,16 @@ def test_quiet_services_are_ordered_by_their_evidence_never_tied_last(rng, metho
     scores = [score for _, score in ranking]
     assert len(set(scores)) == len(scores) == 13  # total: no tie anywhere
     assert [s for s, _ in ranking] == ["s00", *[f"s{i:02d}" for i in range(11, 0, -1)], "flat"]
+
+
+def test_when_nothing_crosses_the_offset_the_weak_evidence_still_orders_every_service(rng):
+    """No series is anomalous enough for the walk (it then spreads evenly, which says
+    nothing): the services follow their robust evidence, none tied."""
+    index = pd.date_range("2026-01-01", periods=60, freq="60s", tz="UTC")
+    window = pd.DataFrame({f"s{i}:latency": rng.normal(0.0, 1.0, 60) for i in range(6)}, index)
+    window.iloc[40:, 2] += 2.0  # s2 moved a little, under the offset
+    result = make_method("run-nograph").rank(window, index[40])
+    scores = dict(result.services())
+    assert len(set(scores.values())) == 6
+    assert result.services()[0][0] == "s2" and max(scores.values()) < 0
+    assert result.confidence == 0.0

@@ -67,6 +67,10 @@ class AnomalyWalkRanker:
             kappa=self.hold_kappa,
             start=start,
         )
+        if not anomaly.any():
+            # Nothing crossed the offset: the walk had nothing to start from and spread evenly,
+            # which says nothing; the robust evidence alone orders the services.
+            share = np.zeros_like(share)
         owners = attributed_services(names, anomaly)
         # A receiver whose every series counts for its peers keeps a place, without evidence.
         everyone = sorted({service_of(name) for name in names})
