@@ -40,6 +40,7 @@ kubernetes_validate = pytest.importorskip(
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[helm]')")
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema comes with kubernetes-validate")
 
+from patience import patience  # noqa: E402
 from toys import SOCK_SHOP_CALLS  # noqa: E402
 
 from rca.transport.broker import free_port  # noqa: E402  (after the skips above)
@@ -943,7 +944,7 @@ def _tansu() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + patience(60)
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
@@ -952,9 +953,10 @@ def _tansu() -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         broker.kill()  # tansu ignores SIGTERM
-        broker.wait(timeout=10)
+        broker.wait(timeout=patience())
 
 
+@pytest.mark.slow
 def test_the_topic_job_creates_the_topics_and_is_idempotent(tmp_path: Path) -> None:
     docs = render(PLATFORM, {"kafka": {"partitions": 4}, "ingest": {"replicas": 4}})
     script = _configmap_file(docs, "rca-rca-platform-kafka-topics", "create_topics.py", tmp_path)
@@ -965,10 +967,14 @@ def test_the_topic_job_creates_the_topics_and_is_idempotent(tmp_path: Path) -> N
     with _tansu() as bootstrap:
         env = {**os.environ, **{k: str(v) for k, v in env_of(container).items()}}
         env["RCA_KAFKA_BOOTSTRAP"] = bootstrap
-        env["WAIT_SECONDS"] = "20"
+        env["WAIT_SECONDS"] = str(int(patience(60)))
         runs = [
             subprocess.run(
-                [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+                [sys.executable, str(script)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=patience(),
             )
             for _ in range(2)
         ]
@@ -1044,6 +1050,7 @@ class _FakeFrontEnd(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = _route
 
 
+@pytest.mark.slow
 def test_the_locustfile_runs_on_locust_2(tmp_path: Path) -> None:
     # Not imported here: importing locust monkey-patches the whole process with gevent.
     try:
@@ -1087,7 +1094,7 @@ def test_the_locustfile_runs_on_locust_2(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=patience(),
             cwd=tmp_path,
         )
     finally:

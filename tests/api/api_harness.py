@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from patience import patience, wait_for
 
 from collectors.otlp_records import records_by_resource
 from rca.datasets.synthetic import Synthetic, SyntheticConfig
@@ -38,14 +38,6 @@ ALERT_SERVICE = "vllm-decode"
 # by test_synthetic_case_is_solvable_offline, so a failure downstream is the platform's).
 CASE_SEED, CASE_ID = 0, "0001"
 TOKEN = "test-token-0123456789"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def fixture(name: str) -> dict:
@@ -159,20 +151,21 @@ class ServeProcess:
             env={**os.environ, **env},
         )
 
-    def wait_ready(self, timeout: float, ready: Callable[[dict], bool] | None = None) -> dict:
+    def wait_ready(self, ready: Callable[[dict], bool] | None = None) -> dict:
+        """``/readyz`` once it answers 200 (and ``ready`` holds for its body)."""
         state: dict = {}
 
         def check() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"rca serve exited: {self.log.read_text()[-3000:]}")
             try:
-                reply = httpx.get(f"{self.url}/readyz", timeout=2)
+                reply = httpx.get(f"{self.url}/readyz", timeout=patience(30))
             except httpx.HTTPError:
                 return False
             state.update(reply.json())
             return reply.status_code == 200 and (ready is None or ready(state))
 
-        wait_for(check, timeout, f"rca serve to be ready ({self.log})")
+        wait_for(check, f"rca serve to be ready ({self.log})")
         return state
 
     def stop(self) -> bool:
@@ -182,7 +175,7 @@ class ServeProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(20)
+                self.process.wait(patience())
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -33,14 +33,14 @@ def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session (skipped, saying why, when none is installed)."""
     bin_dir = server_bin()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL server installed (Debian's postgresql; .ci/run installs it)")
+        pytest.skip("no PostgreSQL server (Debian package postgresql; scripts/test.sh installs it)")
     server = PostgresServer(bin_dir)
     server.start()
     yield server
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The incident store's URL: a SQLite file, and a fresh PostgreSQL database."""
     if request.param == "sqlite":

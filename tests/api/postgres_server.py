@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from patience import patience
 
 from rca.transport.broker import free_ports
 
@@ -45,7 +46,7 @@ class PostgresServer:
         command = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             command = ["runuser", "-u", self.user, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        subprocess.run(command, check=True, capture_output=True, timeout=patience())
 
     def start(self) -> None:
         if os.geteuid() == 0:
@@ -61,6 +62,8 @@ class PostgresServer:
             "-l",
             str(self.folder / "log"),
             "-w",
+            "-t",
+            str(int(patience())),
             "start",
         )
 

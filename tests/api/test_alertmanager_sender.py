@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_harness import ALERT_SERVICE, TOKEN, Incident, ServeProcess, wait_for
+from api_harness import ALERT_SERVICE, TOKEN, Incident, ServeProcess
+from patience import patience, wait_for
 
 from rca.ingest.status_http import serve_status
 from rca.store.window_store import WindowStore
@@ -23,11 +24,14 @@ from rca.transport.broker import free_port, wait_until_listening
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
-pytestmark = pytest.mark.skipif(
-    BINARY is None,
-    reason="Alertmanager is not installed (Debian package prometheus-alertmanager; "
-    ".ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        BINARY is None,
+        reason="Alertmanager is not installed (Debian package prometheus-alertmanager; "
+        "scripts/test.sh installs it)",
+    ),
+    pytest.mark.slow,  # Alertmanager and rca serve as processes
+]
 
 CONFIG = """\
 route:
@@ -69,7 +73,7 @@ def api(tmp_path: Path, ingest_status: str) -> Iterator[ServeProcess]:
     }
     process = ServeProcess(free_port(), env, ["--no-ingest"])
     try:
-        state = process.wait_ready(60)
+        state = process.wait_ready()
         assert state["checks"] == {"store": True, "model": True, "ingest": True}
         yield process
     finally:
@@ -94,12 +98,12 @@ def alertmanager(tmp_path: Path, api: ServeProcess) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until_listening("127.0.0.1", port, 20)
+        wait_until_listening("127.0.0.1", port, patience(60))
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(patience())
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -107,7 +111,7 @@ def alertmanager(tmp_path: Path, api: ServeProcess) -> Iterator[str]:
 
 
 def push(alertmanager: str, alert: dict) -> None:
-    reply = httpx.post(f"{alertmanager}/api/v2/alerts", json=[alert], timeout=5)
+    reply = httpx.post(f"{alertmanager}/api/v2/alerts", json=[alert], timeout=patience(60))
     assert reply.status_code == 200, reply.text
 
 
@@ -122,21 +126,21 @@ def test_alertmanager_delivers_an_alert_that_opens_and_resolves_an_incident(
     }
     push(alertmanager, alert)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=api.url, headers=auth, timeout=10) as client:
+    with httpx.Client(base_url=api.url, headers=auth, timeout=patience(60)) as client:
 
         def incidents() -> list[dict]:
             return client.get("/v1/incidents").json()["data"]
 
-        wait_for(lambda: len(incidents()) == 1, 30, "Alertmanager's notification")
+        wait_for(lambda: len(incidents()) == 1, "Alertmanager's notification")
         (opened,) = incidents()
         assert opened["source"] == "alertmanager" and opened["title"] == "HighLatency"
         assert opened["symptoms"] == [ALERT_SERVICE] and len(opened["fingerprint"]) == 16
         assert pd.Timestamp(opened["starts_at"]) == incident.onset
 
-        wait_for(lambda: incidents()[0]["status"] in ("done", "failed"), 60, "the analysis")
+        wait_for(lambda: incidents()[0]["status"] in ("done", "failed"), "the analysis")
         assert incidents()[0]["status"] == "done", incidents()[0]["error"]
         assert incidents()[0]["top_service"] == incident.truth
 
         push(alertmanager, {**alert, "endsAt": pd.Timestamp.now(tz="UTC").isoformat()})
-        wait_for(lambda: incidents()[0]["state"] == "resolved", 30, "the resolved notification")
+        wait_for(lambda: incidents()[0]["state"] == "resolved", "the resolved notification")
         assert len(incidents()) == 1

@@ -12,20 +12,19 @@ import pandas as pd
 import pytest
 from api_harness import ALERT_SERVICE, TOKEN, Incident, fill_store, fixture, grafana_alert, sign
 from fastapi.testclient import TestClient
+from patience import wait_for
 from toys import chain_incident
 
 from rca.api.deps import get_service
 from rca.store.window_store import WindowStore
 
 
-def finished(client: TestClient, incident_id: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/incidents/{incident_id}").json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"incident {incident_id} did not finish: {body}")
+def finished(client: TestClient, incident_id: str) -> dict:
+    def done() -> bool:
+        return client.get(f"/v1/incidents/{incident_id}").json()["status"] in ("done", "failed")
+
+    wait_for(done, f"incident {incident_id} to finish")
+    return client.get(f"/v1/incidents/{incident_id}").json()
 
 
 def rca_body(incident: Incident, **extra: object) -> dict:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from api_harness import TOKEN, grafana_alert
 from grafana_fake import FakeGrafana, start
+from patience import wait_for
 
 from rca.cli import main
 from rca.errors import RCAInputError
@@ -33,15 +33,14 @@ def grafana() -> Iterator[tuple[FakeGrafana, str]]:
 
 
 def finished(client, incident_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def written_back() -> bool:
         body = client.get(f"/v1/incidents/{incident_id}").json()
-        if body["status"] in ("done", "failed") and (
+        return body["status"] in ("done", "failed") and (
             body["annotation_id"] is not None or body["writeback_error"] is not None
-        ):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"no write-back for {incident_id}: {body}")
+        )
+
+    wait_for(written_back, f"the write-back for {incident_id}")
+    return client.get(f"/v1/incidents/{incident_id}").json()
 
 
 def test_a_finished_alert_analysis_is_annotated_on_its_panel(make_client, grafana, incident):
@@ -77,9 +76,7 @@ def test_a_resolved_alert_patches_its_annotation(make_client, grafana, incident)
     resolved["status"] = "resolved"
     closed = client.post("/v1/alerts/grafana", json=resolved).json()
     assert closed["data"][0]["action"] == "resolved"
-    deadline = time.monotonic() + 10
-    while len(fake.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(fake.requests) >= 2, "the PATCH")
     assert fake.calls() == [("POST", "/api/annotations"), ("PATCH", "/api/annotations/1")]
     patch = fake.requests[1].body
     assert set(patch) == {"timeEnd", "tags", "text"}  # time, dashboard and panel stay

@@ -8,7 +8,8 @@ import json
 
 import pandas as pd
 import pytest
-from api_harness import TOKEN, fixture, grafana_alert, sign, wait_for
+from api_harness import TOKEN, fixture, grafana_alert, sign
+from patience import wait_for
 
 from rca.api import create_app
 from rca.api.server import check_bind
@@ -169,7 +170,7 @@ def test_far_future_incidents_already_queued_cannot_hold_the_queue(tmp_path, mak
         )
     store.close()
     client = make_client(database_url=url, queue_limit=3)
-    wait_for(lambda: client.get("/readyz").json()["queued"] == 0, 30, "the sweep")
+    wait_for(lambda: client.get("/readyz").json()["queued"] == 0, "the sweep")
     failed = client.get("/v1/incidents", params={"status": "failed"}).json()
     assert failed["count"] == 3 and "too far in the future" in failed["data"][0]["error"]
     assert client.post("/v1/rca", json=ANY_ANALYSIS).status_code == 202
@@ -186,7 +187,7 @@ def test_a_notification_larger_than_the_queue_is_admitted_as_it_fits(make_client
     assert client.get("/v1/incidents").json()["count"] == 2
     reply = first
     for _ in range(10):
-        wait_for(lambda: client.get("/readyz").json()["queued"] == 0, 60, "the queue to drain")
+        wait_for(lambda: client.get("/readyz").json()["queued"] == 0, "the queue to drain")
         reply = client.post("/v1/alerts/alertmanager", json=payload)
         if reply.status_code == 202:
             break
@@ -208,7 +209,7 @@ def test_finished_incidents_past_the_retention_are_deleted(tmp_path, make_client
     store.close()
     client = make_client(database_url=url, incident_retention="2d")
     kept = client.post("/v1/rca", json=ANY_ANALYSIS).json()["id"]
-    wait_for(lambda: client.get(f"/v1/incidents/{old}").status_code == 404, 30, "the sweep")
+    wait_for(lambda: client.get(f"/v1/incidents/{old}").status_code == 404, "the sweep")
     assert client.get(f"/v1/incidents/{kept}").status_code == 200
 
 

@@ -9,6 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 from api_harness import fixture
+from patience import patience
 
 from rca.errors import RCAInputError
 from rca.incidents import store as store_module
@@ -128,7 +129,7 @@ def test_replicas_racing_for_the_queue_claim_each_incident_once(database_url):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=patience())
     assert sorted(claims) == sorted(created)  # every incident once, none twice
     for store in replicas:
         store.close()

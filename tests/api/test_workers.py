@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api_harness import wait_for
+import pytest
+from patience import wait_for
 from worker_harness import analyse_after_a_kill, gate
 
 from rca.incidents.store import IncidentStore, NewIncident
 from rca.incidents.workers import AnalysisPool
+
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def alive(pid: int) -> bool:
@@ -52,14 +55,14 @@ def test_a_killed_worker_process_sends_its_analyses_back_to_the_queue(
             for _ in range(2)
         ]
         pool.wake()
-        wait_for(lambda: all(gate(i).exists() for i in ids), 300, "both analyses to start")
+        wait_for(lambda: all(gate(i).exists() for i in ids), "both analyses to start")
         first = int(gate(ids[0]).read_text())
         os.kill(first, signal.SIGKILL)
 
         def finished() -> bool:
             return all(store.get(i)["status"] in ("done", "failed") for i in ids)
 
-        wait_for(finished, 300, "the analyses to finish")
+        wait_for(finished, "the analyses to finish")
         for incident_id in ids:
             row = store.get(incident_id)
             assert (row["status"], row["attempts"], row["error"]) == ("done", 2, None)
@@ -86,4 +89,4 @@ def test_worker_processes_die_with_a_killed_server(tmp_path):
     finally:
         server.kill()  # SIGKILL: no cleanup of its own runs
         server.wait()
-    wait_for(lambda: not any(alive(pid) for pid in workers), 30, "the workers to exit")
+    wait_for(lambda: not any(alive(pid) for pid in workers), "the workers to exit")

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import psutil
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from patience import patience
 
 from services.app import ServiceRuntime, create_app
 from services.stack import load_stack
@@ -127,10 +128,10 @@ def alive(pids: Iterable[int]) -> list[int]:
     return out
 
 
-def wait_gone(pids: Iterable[int], timeout_seconds: float) -> list[int]:
-    """Wait until none of ``pids`` runs; the ones still running at the timeout."""
+def wait_gone(pids: Iterable[int]) -> list[int]:
+    """Wait until none of ``pids`` runs; the ones still running at the (hang guard's) timeout."""
     pids = list(pids)
-    deadline = time.monotonic() + timeout_seconds
+    deadline = time.monotonic() + patience()
     while (left := alive(pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left

@@ -12,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
 from demo_harness import alive, kill_all, wait_gone
+from patience import patience, wait_for
 
 from rca.transport.broker import start_broker
 from rca.transport.topics import telemetry_topics
@@ -33,29 +33,28 @@ def _descendants(pid: int) -> list[int]:
         return []
 
 
-def _wait_for(path_glob: Path, pattern: str, process: subprocess.Popen, timeout: float) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sorted(path_glob.glob(pattern))
-        if found:
-            return found[0]
+def _started_pids(
+    folder: Path, pattern: str, process: subprocess.Popen, expected: int
+) -> list[int]:
+    """Every pid the stack's manifest names and every descendant of ``process``, once
+    ``expected`` of them run (the load generator starts after the manifest is written)."""
+    pids: list[int] = []
+
+    def started() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"exited early with {process.returncode}")
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern} after {timeout} s")
+        try:
+            listed = json.loads(next(folder.glob(pattern)).read_text())["pids"].values()
+        except (StopIteration, json.JSONDecodeError):  # not yet written, or half
+            return False
+        pids[:] = sorted({*listed, *_descendants(process.pid)})
+        return len(alive(pids)) >= expected
+
+    wait_for(started, f"{expected} processes of the stack ({pattern})")
+    return pids
 
 
-def _started_pids(
-    folder: Path, pattern: str, process: subprocess.Popen, settle: float
-) -> list[int]:
-    """Once the stack's manifest exists and ``settle`` seconds passed (the load generator
-    starts right after it): every pid the manifest names and every descendant of ``process``."""
-    manifest = _wait_for(folder, pattern, process, 90)
-    time.sleep(settle)
-    pids = json.loads(manifest.read_text())["pids"].values()
-    return sorted({*pids, *_descendants(process.pid)})
-
-
+@pytest.mark.slow
 def test_demo_end_to_end_on_real_processes(tmp_path):
     out = tmp_path / "out"
     command = [
@@ -67,8 +66,8 @@ def test_demo_end_to_end_on_real_processes(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen: list[int] = []
     try:
-        seen = _started_pids(out, "*/run/run.json", process, 0.5)
-        output, _ = process.communicate(timeout=200)
+        seen = _started_pids(out, "*/run/run.json", process, 8)  # 6 services, load, broker
+        output, _ = process.communicate(timeout=patience(600))
     finally:
         if process.poll() is None:
             process.kill()
@@ -99,10 +98,13 @@ def test_demo_end_to_end_on_real_processes(tmp_path):
     cpu = window["prefill-0:process.cpu.utilization"]
     injected = pd.Timestamp(truth[0]["started_unix_ns"], unit="ns", tz="UTC")
     before, after = cpu[cpu.index < injected], cpu[cpu.index > injected + pd.Timedelta("2s")]
-    assert after.median() > max(0.1, 3 * before.median()), (before.median(), after.median())
-    assert wait_gone(seen, 10) == []
+    # Against the target's own baseline in the same run: how much of a core the hog thread gets
+    # depends on what else the machine runs, the service's own share does not.
+    assert 0 < 3 * before.median() < after.median(), (before.median(), after.median())
+    assert wait_gone(seen) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_process(tmp_path):
     command = [*RCA, "demo", "--stack", "sockshop", "--baseline", "60", "--out", str(tmp_path)]
     # Output to a file, not a pipe: a leftover child holding a pipe would hang the reader.
@@ -111,20 +113,21 @@ def test_ctrl_c_stops_every_process(tmp_path):
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     seen: list[int] = []
     try:
-        seen = _started_pids(tmp_path, "*/run/run.json", process, 1.0)
-        assert len(alive(seen)) >= 16  # 14 services, the load generator, the broker
+        # 14 services, the load generator, the broker
+        seen = _started_pids(tmp_path, "*/run/run.json", process, 16)
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=patience())
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                "still running 60 s after Ctrl-C:\n" + log.read_text(errors="replace")[-3000:]
+                f"still running {patience():.0f} s after Ctrl-C:\n"
+                + log.read_text(errors="replace")[-3000:]
             ) from None
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        left = wait_gone(seen, 10)
+        left = wait_gone(seen)
         kill_all(seen)
     output = log.read_text(errors="replace")
     assert process.returncode == 130, output[-3000:]
@@ -132,8 +135,11 @@ def test_ctrl_c_stops_every_process(tmp_path):
     assert left == []
 
 
+@pytest.mark.slow
 def test_a_killed_runner_leaves_no_service_behind(tmp_path):
-    with_broker = start_broker(topics=telemetry_topics("otlp_metrics", "otlp_metrics.dlq", 1))
+    with_broker = start_broker(
+        topics=telemetry_topics("otlp_metrics", "otlp_metrics.dlq", 1), timeout_seconds=patience(60)
+    )
     command = [
         sys.executable, "-m", "services", "up", "--stack", "llm-serving",
         "--bootstrap", with_broker.bootstrap, "--run-dir", str(tmp_path),
@@ -141,11 +147,11 @@ def test_a_killed_runner_leaves_no_service_behind(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen: list[int] = []
     try:
-        seen = _started_pids(tmp_path, "run.json", process, 1.0)
+        seen = _started_pids(tmp_path, "run.json", process, 7)
         assert len(alive(seen)) == 7  # 6 services and the load generator
         os.kill(process.pid, signal.SIGKILL)  # no chance to clean up: PR_SET_PDEATHSIG must
-        process.wait(10)
-        left = wait_gone(seen, 15)
+        process.wait(patience())
+        left = wait_gone(seen)
     finally:
         kill_all(seen)
         if process.poll() is None:
@@ -156,6 +162,6 @@ def test_a_killed_runner_leaves_no_service_behind(tmp_path):
 
 @pytest.mark.parametrize("argv", [["--fault", "kv-pressure", "--stack", "sockshop"]])
 def test_demo_refuses_a_fault_the_stack_cannot_take(argv):
-    done = subprocess.run([*RCA, "demo", *argv], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([*RCA, "demo", *argv], capture_output=True, text=True, timeout=patience())
     assert done.returncode == 2
     assert "kv-pressure applies to no service of sockshop" in done.stderr

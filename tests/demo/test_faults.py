@@ -1,18 +1,27 @@
 """Every fault type, injected through the admin endpoint of a running service, changes that
-service's metrics (the real service code, run in this process with an in-memory reader)."""
+service's metrics (the real service code, run in this process with an in-memory reader).
+
+No check depends on how fast this machine is: the tests wait for counts (frames, CPU seconds,
+bytes) instead of sleeping a fixed time, and compare with lower bounds that only the fault can
+reach (a delay the fault adds, CPU time a thread used), not with shares of wall-clock time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import math
+import threading
 import time
 
 import httpx
+import psutil
 import pytest
 from demo_harness import AUTH, histogram_mean, in_process
+from patience import eventually
 
 from services.app import ServiceRuntime
-from services.stack import FAULTS
+from services.stack import FAULTS, load_stack
 
 DURATION = "http.server.request.duration"
 TTFT = "gen_ai.server.time_to_first_token"
@@ -35,10 +44,10 @@ def test_admin_endpoint_needs_the_token_and_validates():
             nope = {"fault": "link-delay", "params": {}}  # decode-0 has no link
             assert (await client.post("/admin/faults", json=nope, headers=AUTH)).status_code == 422
             assert (await client.post("/admin/faults", json={}, headers=AUTH)).status_code == 422
+            before = time.time_ns()
             reply = await client.post("/admin/faults", json=body, headers=AUTH)
             assert reply.status_code == 201
-            started = reply.json()["started_unix_ns"]
-            assert abs(started / 1e9 - time.time()) < 5
+            assert before <= reply.json()["started_unix_ns"] <= time.time_ns()
             listed = (await client.get("/admin/faults", headers=AUTH)).json()["active"]
             assert [a["fault"] for a in listed] == ["cpu"]
             gone = await client.delete(f"/admin/faults/{reply.json()['id']}", headers=AUTH)
@@ -48,19 +57,38 @@ def test_admin_endpoint_needs_the_token_and_validates():
     asyncio.run(main())
 
 
+def _cpu_seconds(threads: list[threading.Thread]) -> float:
+    """CPU time ``threads`` used so far (Linux's per-thread CPU clocks)."""
+    return sum(time.clock_gettime(time.pthread_getcpuclockid(t.ident or 0)) for t in threads)
+
+
 def test_cpu_hog_burns_cpu_in_the_target_process():
+    utilization = "process.cpu.utilization"
+    cpus = psutil.cpu_count() or 1
+
     async def main() -> None:
         async with in_process("llm-serving", ["decode-0"]) as services:
             decode = services["decode-0"]
-            decode.value("process.cpu.utilization")  # starts the interval
+
+            def reported_cpu_seconds(opened: float) -> float:
+                """CPU seconds in the reading since the interval opened: at least what the
+                process used, whatever share of a core it got."""
+                return decode.value(utilization) * cpus * (time.monotonic() - opened)
+
+            opened = time.monotonic()
+            decode.value(utilization)  # opens the interval
             await asyncio.sleep(0.6)
-            idle = decode.value("process.cpu.utilization")
+            idle = reported_cpu_seconds(opened)
             await decode.inject("cpu", threads=1)
-            await asyncio.sleep(0.8)
-            hog = decode.value("process.cpu.utilization")
+            (fault,) = decode.runtime.faults.active()
+            opened = time.monotonic()
+            decode.value(utilization)
+            start = _cpu_seconds(fault.threads)
+            await eventually(lambda: _cpu_seconds(fault.threads) - start >= 0.5, "0.5 CPU s")
+            hog = reported_cpu_seconds(opened)
             await decode.clear()
-            assert hog > max(0.1, 3 * idle), (idle, hog)
-            threads = [t.name for t in __import__("threading").enumerate()]
+            assert hog >= 0.5 > 5 * idle, (idle, hog)
+            threads = [t.name for t in threading.enumerate()]
             assert not any(name.startswith("cpu-hog") for name in threads)
 
     asyncio.run(main())
@@ -73,11 +101,12 @@ def test_memory_leak_grows_resident_memory_and_gives_it_back():
             gc.collect()
             before = db.value("process.memory.usage")
             await db.inject("mem", mb_per_s=80, objects_per_s=20000)
-            await asyncio.sleep(1.2)
+            await eventually(
+                lambda: db.value("process.memory.usage") - before > 50e6, "50 MB more resident"
+            )
             during = db.value("process.memory.usage")
             await db.clear()
             after = db.value("process.memory.usage")
-            assert during - before > 50e6, (before, during)
             assert after < during - 30e6, (during, after)
 
     asyncio.run(main())
@@ -102,7 +131,9 @@ def test_latency_errors_and_drops_show_in_the_request_metrics():
             slow = payment.readings()
             await payment.clear()
             delayed, _ = histogram_mean(normal, slow, DURATION)
-            assert delayed - base > 0.07, (base, delayed)
+            # Each request waited the 80 ms on top of its work (the normal ones take a few ms);
+            # a bound that a busy machine can only help, unlike the difference of two means.
+            assert delayed >= 0.08, (base, delayed)
 
             await payment.inject("errors", ratio=1.0)
             statuses = {(await payment.post("/paymentAuth")).status_code for _ in range(4)}
@@ -116,13 +147,13 @@ def test_latency_errors_and_drops_show_in_the_request_metrics():
 
             await payment.inject("drop", ratio=1.0)
             request = asyncio.create_task(payment.post("/paymentAuth"))
-            await asyncio.sleep(0.4)
+            await eventually(
+                lambda: payment.value("http.server.active_requests") > 0.5, "the request held"
+            )
             assert not request.done()  # never answered
-            held = payment.value("http.server.active_requests")
             request.cancel()
             dropped = payment.readings()
             await payment.clear()
-            assert held > 0.5, held
             _, answered = histogram_mean(failing, dropped, DURATION)
             assert answered == 0  # a dropped request never reaches the server's metrics
 
@@ -130,6 +161,10 @@ def test_latency_errors_and_drops_show_in_the_request_metrics():
 
 
 def test_gpu_throttling_lowers_the_clock_and_slows_decode():
+    llm = load_stack("llm-serving").services["decode-0"].llm
+    assert llm is not None
+    nominal = llm.tpot_ms / 1000
+
     async def main() -> None:
         async with in_process("llm-serving", ["decode-0"]) as services:
             decode = services["decode-0"]
@@ -145,7 +180,9 @@ def test_gpu_throttling_lowers_the_clock_and_slows_decode():
             await decode.clear()
             slow_tpot, _ = histogram_mean(normal, throttled, TPOT)
             assert slow_clock < 0.5 * clock
-            assert slow_tpot > 2.0 * tpot, (tpot, slow_tpot)
+            # At 0.4 of the clock a token takes 2.5 nominal times (about 1 without the throttle):
+            # over twice the nominal time however busy the machine is, as a busy one only adds.
+            assert slow_tpot > 2.0 * nominal, (nominal, tpot, slow_tpot)
 
     asyncio.run(main())
 
@@ -182,40 +219,62 @@ def _mean_rtt(before, after, **attrs):
     return histogram_mean(before, after, RTT, **topic, **attrs)
 
 
+def _frames_in_flight() -> int:
+    """How many of robot-1's frames can be on the link at once: sent within one timeout."""
+    loop = load_stack("robotics").services["robot-1"].loop
+    assert loop is not None
+    (call,) = loop.calls
+    return math.ceil(call.timeout_ms / (loop.period_ms * call.every_ticks)) + 1
+
+
 @pytest.mark.parametrize("fault", ["link-delay", "link-jitter", "link-loss"])
 def test_link_faults_hit_the_robot_to_fog_link(fault):
+    in_flight = _frames_in_flight()
+    age = "ros2.message.age"
+    topic = {"messaging.destination.name": "/robot-1/camera"}
+    timeout = {"error.type": "timeout"}
+
     async def main() -> None:
         async with in_process("robotics", ["robot-1", "fog-1"]) as services:
             robot, fog = services["robot-1"], services["fog-1"]
-            await asyncio.sleep(0.8)  # the control loop streams frames to fog-1
+
+            def frames_since(mark, **attrs) -> int:
+                return _mean_rtt(mark, robot.readings(), **attrs)[1]
+
             start = robot.readings()
-            await asyncio.sleep(1.0)
+            # the control loop streams frames to fog-1
+            await eventually(lambda: frames_since(start) >= 5, "5 frames")
             normal = robot.readings()
-            fog_normal = fog.readings()
-            base, sent = _mean_rtt(start, normal)
-            assert sent >= 5
+            base, _ = _mean_rtt(start, normal)
             params = {
                 "link-delay": {"ms": 60},
                 "link-jitter": {"ms": 150},
                 "link-loss": {"ratio": 1.0},
             }
             await robot.inject(fault, **params[fault])
-            await asyncio.sleep(1.5)
-            hit = robot.readings()
-            fog_hit = fog.readings()
-            await robot.clear()
-            rtt, answered = _mean_rtt(normal, hit)
-            age = "ros2.message.age"
-            topic = {"messaging.destination.name": "/robot-1/camera"}
+            injected, fog_injected = robot.readings(), fog.readings()
             if fault == "link-loss":
-                _, timeouts = _mean_rtt(normal, hit, **{"error.type": "timeout"})
-                # Every frame timed out but one already in flight when the loss began.
-                assert timeouts >= 3 and answered - timeouts <= 1, (answered, timeouts)
-                _, received = histogram_mean(fog_normal, fog_hit, age, **topic)
-                assert received <= 1
+                # A timeout beyond the frames in flight is a frame sent after the injection, so
+                # every frame sent before has come back or timed out: none gets through after.
+                await eventually(lambda: frames_since(injected, **timeout) > in_flight, "losses")
+                lost, fog_lost = robot.readings(), fog.readings()
+                await eventually(lambda: frames_since(lost, **timeout) >= 3, "3 more lost")
+                hit, fog_hit = robot.readings(), fog.readings()
+                await robot.clear()
+                _, answered = _mean_rtt(lost, hit)
+                _, timeouts = _mean_rtt(lost, hit, **timeout)
+                assert answered == timeouts >= 3, (answered, timeouts)
+                _, received = histogram_mean(fog_lost, fog_hit, age, **topic)
+                assert received == 0
             else:
-                assert rtt - base > 0.05, (base, rtt)
-                fog_age, _ = histogram_mean(fog_normal, fog_hit, age, **topic)
+                # Up to in_flight frames left before the injection; with 4 times as many, at
+                # least 3/4 crossed the faulty link (60 ms, or 75 ms on average, each way).
+                await eventually(lambda: frames_since(injected) >= 4 * in_flight, "frames")
+                hit, fog_hit = robot.readings(), fog.readings()
+                await robot.clear()
+                rtt, _ = _mean_rtt(injected, hit)
+                assert rtt > 0.05, (base, rtt)
+                fog_age, _ = histogram_mean(fog_injected, fog_hit, age, **topic)
                 assert fog_age > 0.02, fog_age
 
     asyncio.run(main())

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from kafka_harness import IngestProcess, Topics
+from patience import patience
 
 from rca.transport.broker import TansuBroker, start_broker
 from rca.transport.topics import ensure_topics
@@ -15,9 +16,9 @@ from rca.transport.topics import ensure_topics
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[TansuBroker]:
-    running = start_broker()
+    running = start_broker(timeout_seconds=patience(60))
     yield running
-    assert running.stop() == 0
+    assert running.stop(patience(60)) == 0
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def topics(broker: TansuBroker) -> Topics:
     """A fresh metrics topic (4 partitions) and DLQ per test, so tests cannot see each
     other's records on the shared broker."""
     name = f"otlp_metrics_{uuid.uuid4().hex[:8]}"
-    ensure_topics(broker.bootstrap, {name: 4, f"{name}.dlq": 1})
+    ensure_topics(broker.bootstrap, {name: 4, f"{name}.dlq": 1}, patience(60))
     return Topics(broker.bootstrap, name, f"{name}.dlq")
 
 

@@ -1,4 +1,4 @@
-"""Helpers for the telemetry tests on the real broker: waiting, per-test topics, ingest
+"""Helpers for the telemetry tests on the real broker: per-test topics, ingest
 consumers (in-process threads or ``rca ingest`` subprocesses). A module of its own, not the
 conftest, so that test modules can import it by a name no other conftest shares."""
 
@@ -11,14 +11,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+from patience import patience
 
 from rca.ingest.kafka_source import IngestConfig, KafkaIngest
 from rca.store.window_store import WindowStore
@@ -26,14 +26,6 @@ from rca.store.window_store import WindowStore
 # Short group timeouts: a tansu join takes ~3 s, a dead member is noticed after the session.
 SESSION_TIMEOUT_MS = 3000
 MAX_POLL_INTERVAL_MS = 5000
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ def ingest_thread(
         yield ingest
     finally:
         stop.set()
-        thread.join(timeout=15)
+        thread.join(timeout=patience())
         assert not thread.is_alive(), "the ingest thread did not stop"
 
 
@@ -113,7 +105,7 @@ class IngestProcess:
         self.url = line.rsplit("status on ", 1)[1].strip().removesuffix("/health")
 
     def health(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
+        with urllib.request.urlopen(f"{self.url}/health", timeout=patience(60)) as reply:
             return json.loads(reply.read())
 
     def window(self, start_s: float, end_s: float, token: str | None = None) -> pd.DataFrame:
@@ -121,7 +113,7 @@ class IngestProcess:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             with urllib.request.urlopen(
-                urllib.request.Request(query, headers=headers), timeout=10
+                urllib.request.Request(query, headers=headers), timeout=patience(60)
             ) as reply:
                 body = json.loads(reply.read())
         except urllib.error.HTTPError:  # 400: nothing in the range yet
@@ -131,7 +123,7 @@ class IngestProcess:
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        self.process.wait(patience())
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -140,7 +132,7 @@ class IngestProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(15)
+                self.process.wait(patience())
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -8,9 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka_harness import Topics, ingest_thread, wait_for
+from kafka_harness import Topics, ingest_thread
 from otlp_builders import SECOND, gauge, request
+from patience import patience, wait_for
+
+pytestmark = pytest.mark.slow  # the real broker
 
 
 def test_rca_broker_starts_tansu_with_the_topics_and_stops_cleanly() -> None:
@@ -29,7 +33,7 @@ def test_rca_broker_starts_tansu_with_the_topics_and_stops_cleanly() -> None:
         assert described == {"otlp_metrics": 3, "otlp_metrics.dlq": 1}
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+        assert process.wait(patience()) == 0
     host, port = bootstrap.split(":")
     with socket.socket() as sock:
         assert sock.connect_ex((host, int(port))) != 0, "tansu still listens after rca broker"
@@ -52,7 +56,7 @@ def test_rebuild_skips_records_older_than_the_retention_when_list_offsets_is_wro
     producer.flush()
     producer.close()
     with ingest_thread(topics, retention_seconds=3600) as ingest:
-        wait_for(lambda: ingest.health.records == 20, 30, "all records read")
+        wait_for(lambda: ingest.health.records == 20, "all records read")
         # tansu 0.6.0 answers offsets_for_times wrongly: detected, and read from the start.
         assert ingest.health.list_offsets_trusted is False
         assert ingest.health.skipped_before_retention == 10

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka_harness import Topics
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otlp_builders import kv
+from patience import patience, wait_for
 
 from collectors.gpu import GpuReading, observations
 from collectors.otlp_records import resource_key
@@ -118,24 +119,30 @@ def test_gpu_collector_without_a_gpu_says_so_and_exits_0() -> None:
         [sys.executable, "-m", "collectors.gpu", "--once", "--bootstrap", "127.0.0.1:1"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(),
     )
     assert done.returncode == 0 and "no NVIDIA GPU" in done.stderr
 
 
-def topic_samples(topics: Topics) -> dict[str, float]:
+def topic_samples(topics: Topics, *names: str) -> dict[str, float]:
+    """The samples on the metrics topic, read until each of ``names`` is among them."""
     consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, enable_auto_commit=False)
     partitions = [TopicPartition(topics.metrics, p) for p in range(4)]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    payloads = []
-    for _ in range(5):
+    payloads: list[bytes] = []
+
+    def read() -> bool:
         for records in consumer.poll(timeout_ms=300).values():
-            payloads += [r.value for r in records]
+            payloads.extend(r.value for r in records)
+        return set(names) <= samples_of(*payloads).keys()
+
+    wait_for(read, f"{', '.join(names)} on the topic")
     consumer.close()
     return samples_of(*payloads)
 
 
+@pytest.mark.slow
 def test_host_collector_writes_cpu_and_memory_to_kafka(topics: Topics) -> None:
     done = subprocess.run(
         [
@@ -154,13 +161,15 @@ def test_host_collector_writes_cpu_and_memory_to_kafka(topics: Topics) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(),
     )
     assert done.returncode == 0, done.stderr
-    got = topic_samples(topics)
-    assert 0 <= got["node-1:system.cpu.utilization"] <= 1
-    assert 0 < got["node-1:system.memory.utilization"] < 1
-    assert got["node-1:process.memory.usage{process.pid=1}"] > 0
+    cpu, memory = "node-1:system.cpu.utilization", "node-1:system.memory.utilization"
+    rss = "node-1:process.memory.usage{process.pid=1}"
+    got = topic_samples(topics, cpu, memory, rss)
+    assert 0 <= got[cpu] <= 1
+    assert 0 < got[memory] < 1
+    assert got[rss] > 0
 
 
 @pytest.fixture
@@ -182,6 +191,7 @@ def exposition_server() -> Iterator[str]:
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_scraper_writes_each_target_and_an_up_gauge(topics: Topics, exposition_server: str) -> None:
     done = subprocess.run(
         [
@@ -202,13 +212,15 @@ def test_scraper_writes_each_target_and_an_up_gauge(topics: Topics, exposition_s
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=patience(),
     )
     assert done.returncode == 0, done.stderr
-    got = topic_samples(topics)
+    gpu = "dcgm-exporter:hw.gpu.utilization{hw.id=GPU-a}"
+    ttft = "vllm:gen_ai.server.time_to_first_token:p90{model_name=m}"
+    got = topic_samples(topics, "vllm:up", "dcgm-exporter:up", "gone:up", gpu, ttft)
     assert got["vllm:up"] == 1.0 and got["dcgm-exporter:up"] == 1.0 and got["gone:up"] == 0.0
-    assert got["dcgm-exporter:hw.gpu.utilization{hw.id=GPU-a}"] == 0.55
-    assert got["vllm:gen_ai.server.time_to_first_token:p90{model_name=m}"] == pytest.approx(0.25)
+    assert got[gpu] == 0.55
+    assert got[ttft] == pytest.approx(0.25)
 
 
 def test_collector_config_exports_otlp_proto_partitioned_by_resource() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
 from otlp_builders import SECOND, counter, gauge, request
+from patience import patience
 
 from rca.ingest.batch import store_records
 from rca.ingest.otlp_decode import DecodeState, MalformedRecord, Samples, decode_record
@@ -147,7 +148,7 @@ def get(server: StatusServer, query: str, token: str | None = "s3cret") -> tuple
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     req = urllib.request.Request(f"http://{host}:{port}{query}", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as reply:
+        with urllib.request.urlopen(req, timeout=patience(60)) as reply:
             status, body, retry = reply.status, reply.read(), None
     except urllib.error.HTTPError as exc:
         status, body, retry = exc.code, exc.read(), exc.headers.get("Retry-After")

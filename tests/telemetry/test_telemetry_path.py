@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import uvicorn
 from kafka import KafkaConsumer, TopicPartition
-from kafka_harness import Topics, ingest_thread, wait_for
+from kafka_harness import Topics, ingest_thread
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from patience import patience, wait_for
 
 from collectors.kafka_exporter import KafkaMetricExporter
 from collectors.kafka_sink import KafkaSink
@@ -59,21 +60,25 @@ def record_traffic(exporter: MetricExporter, service: str, exports: int) -> None
             latency.record(seconds, {"http.route": "/pay"})
         requests.add(300)
         queue.set(float(i + 1))
-        assert provider.force_flush(10_000)
+        assert provider.force_flush(int(patience(60) * 1000))
         time.sleep(1.0)
     provider.shutdown()
 
 
-def raw_requests(topics: Topics) -> list[tuple[bytes, ExportMetricsServiceRequest]]:
-    """Every record on the metrics topic, read back with a plain consumer."""
+def raw_requests(topics: Topics, expected: int) -> list[tuple[bytes, ExportMetricsServiceRequest]]:
+    """The ``expected`` records on the metrics topic, read back with a plain consumer."""
     consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, enable_auto_commit=False)
     partitions = [TopicPartition(topics.metrics, p) for p in range(4)]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    found = []
-    for _ in range(5):
+    found: list[tuple[bytes, ExportMetricsServiceRequest]] = []
+
+    def read() -> bool:
         for records in consumer.poll(timeout_ms=300).values():
-            found += [(r.key, ExportMetricsServiceRequest.FromString(r.value)) for r in records]
+            found.extend((r.key, ExportMetricsServiceRequest.FromString(r.value)) for r in records)
+        return len(found) >= expected
+
+    wait_for(read, f"{expected} records on the topic")
     consumer.close()
     return found
 
@@ -89,8 +94,10 @@ def counter_points(found: list[tuple[bytes, ExportMetricsServiceRequest]]) -> li
 
 def assert_window_holds_the_traffic(ingest: KafkaIngest, topics: Topics, service: str) -> None:
     # Two exports with traffic, then the one MeterProvider.shutdown() makes with none.
-    wait_for(lambda: ingest.health.records >= 3, 30, "three exports stored")
-    window = ingest.store.window(time.time() - 120, time.time() + 5, services=[f"shop/{service}"])
+    wait_for(lambda: ingest.health.records >= 3, "three exports stored")
+    # The whole retention: the topic is this test's alone.
+    since = time.time() - 3600
+    window = ingest.store.window(since, time.time() + 5, services=[f"shop/{service}"])
     prefix = f"shop/{service}"
     p90 = window[f"{prefix}:http.server.request.duration:p90{{http.route=/pay}}"].dropna()
     p50 = window[f"{prefix}:http.server.request.duration:p50{{http.route=/pay}}"].dropna()
@@ -100,7 +107,7 @@ def assert_window_holds_the_traffic(ingest: KafkaIngest, topics: Topics, service
     assert window[f"{prefix}:queue.depth"].dropna().tolist() == [1.0, 2.0, 2.0]
     # The counter's second rate is (600 - 300) / (t2 - t1), with t1, t2 the points' own times
     # as they travelled through Kafka.
-    (t1, v1), (t2, v2), (_, v3) = counter_points(raw_requests(topics))
+    (t1, v1), (t2, v2), (_, v3) = counter_points(raw_requests(topics, 3))
     assert (v1, v2, v3) == (300, 600, 600)
     rate = window[f"{prefix}:http.server.requests:rate"]
     at_t2 = pd.Timestamp(t2 // 10**9 * 10**9, tz="UTC")
@@ -108,13 +115,14 @@ def assert_window_holds_the_traffic(ingest: KafkaIngest, topics: Topics, service
     assert rate.dropna().iloc[-1] == 0.0
 
 
+@pytest.mark.slow
 def test_sdk_meters_through_our_kafka_exporter_reach_the_window(topics: Topics) -> None:
     with ingest_thread(topics) as ingest:
         record_traffic(KafkaMetricExporter(KafkaSink(topics.bootstrap, topics.metrics)), "cart", 2)
         assert_window_holds_the_traffic(ingest, topics, "cart")
         assert ingest.health.dlq == 0 and ingest.health.last_commit_unix is not None
     # Framed like the Collector's kafka exporter: one resource per record, keyed by its hash.
-    found = raw_requests(topics)
+    found = raw_requests(topics, 3)
     assert all(len(request.resource_metrics) == 1 for _, request in found)
     assert {key for key, _ in found} == {resource_key(found[0][1].resource_metrics[0].resource)}
 
@@ -128,12 +136,12 @@ def running_receiver(sink: KafkaSink) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: server.started, 10, "the receiver to start")
+    wait_for(lambda: server.started, "the receiver to start")
     try:
         yield f"http://127.0.0.1:{port}/v1/metrics"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(patience())
 
 
 @pytest.fixture
@@ -142,15 +150,19 @@ def receiver(topics: Topics) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow
 def test_official_otlp_http_exporter_through_our_receiver_reaches_the_window(
     topics: Topics, receiver: str
 ) -> None:
-    exporter = OTLPMetricExporter(endpoint=receiver, compression=Compression.Gzip, timeout=10)
+    exporter = OTLPMetricExporter(
+        endpoint=receiver, compression=Compression.Gzip, timeout=patience(60)
+    )
     with ingest_thread(topics) as ingest:
         record_traffic(exporter, "checkout", 2)
         assert_window_holds_the_traffic(ingest, topics, "checkout")
 
 
+@pytest.mark.slow
 def test_receiver_json_gzip_and_status_codes(topics: Topics, receiver: str) -> None:
     now = time.time_ns()
     body = {
@@ -181,7 +193,7 @@ def test_receiver_json_gzip_and_status_codes(topics: Topics, receiver: str) -> N
             receiver, content=gzip.compress(json.dumps(body).encode()), headers=json_headers
         )
         assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
-        wait_for(lambda: ingest.health.samples_stored == 1, 30, "the JSON point stored")
+        wait_for(lambda: ingest.health.samples_stored == 1, "the JSON point stored")
         window = ingest.store.window(now / 1e9 - 5, now / 1e9 + 5)
         assert window["j:temp"].dropna().tolist() == [4.5]
 
