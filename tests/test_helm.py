@@ -6,7 +6,7 @@ OpenAPI schema of one pinned Kubernetes release with `kubernetes-validate` in st
 (unknown fields fail); the Chaos Mesh custom resources, which that package has no schema for,
 against the fields of Chaos Mesh's CRDs written out below. Then the properties the platform
 relies on are asserted on the parsed manifests. Both packages come with the `helm` extra
-(`pip install -e '.[dev,helm]'`, which `.ci/run` does); without them these tests skip.
+(`pip install -e '.[dev,helm]'`, which `scripts/test.sh` does); without them these tests skip.
 """
 
 from __future__ import annotations
