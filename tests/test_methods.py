@@ -9,10 +9,10 @@ import pytest
 from toys import toy_window
 
 from rca.errors import RCAInputError
-from rca.methods import METHODS, RCAMethod, make_method
+from rca.methods import BENCH_METHODS, METHODS, RCAMethod, make_method
 from rca.types import RCAResult
 
-ALL = METHODS.names()
+ALL = METHODS.names() + BENCH_METHODS.names()  # every method, live and bench-only
 
 
 def fitted(name: str, seed: int = 0) -> RCAMethod:

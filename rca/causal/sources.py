@@ -5,6 +5,7 @@
 * :class:`LearnedGraph`: a neural Granger graph learned from fault-free history and the
   window's pre-onset rows, with the known graph as a prior; known edges stay, learned ones add.
 * :class:`RandomGraph`: another source's graph replaced by a random one with as many edges.
+* :class:`RandomLearnedEdges`: the known graph kept, the learned edges put in random places.
 * :class:`OracleGraph`: the true series graph (synthetic data only).
 """
 
@@ -88,6 +89,25 @@ class RandomGraph:
         made = self.base.graph(window, onset, nodes, inputs)
         weights = random_like(made.weights, np.random.default_rng(self.seed))
         return CausalGraph(made.nodes, weights, learned=weights, stats=made.stats)
+
+
+@dataclass(frozen=True)
+class RandomLearnedEdges:
+    """The fair control of a learned graph: what was known stays, and the learned edges move
+    to random places (as many, same weights). ``RandomGraph`` also loses the call graph, so
+    it measures losing the call graph rather than learned against random edges."""
+
+    base: LearnedGraph
+    seed: int = 0
+
+    def graph(
+        self, window: Window, onset: pd.Timestamp, nodes: list[str], inputs: GraphInputs
+    ) -> CausalGraph:
+        made = self.base.graph(window, onset, nodes, inputs)
+        assert made.learned is not None  # a LearnedGraph always says what it learned
+        moved = random_like(made.learned, np.random.default_rng(self.seed))
+        known = made.weights - made.learned
+        return CausalGraph(made.nodes, known + moved, learned=moved, stats=made.stats)
 
 
 @dataclass(frozen=True)

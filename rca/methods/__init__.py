@@ -6,7 +6,13 @@ runs both."""
 from __future__ import annotations
 
 from rca.causal.neural_granger import NeuralGrangerConfig
-from rca.causal.sources import CallGraph, NoGraph, OracleGraph, RandomGraph
+from rca.causal.sources import (
+    CallGraph,
+    NoGraph,
+    OracleGraph,
+    RandomGraph,
+    RandomLearnedEdges,
+)
 from rca.methods.baro import BARO
 from rca.methods.base import RCAMethod
 from rca.methods.granger_pagerank import GrangerPageRank
@@ -64,6 +70,14 @@ def _run_noprior(seed: int = 0) -> RCAMethod:
 def _run_randomgraph(seed: int = 0) -> RCAMethod:
     config = RUNConfig(seed=seed)
     return compose_run("run-randomgraph", config, RandomGraph(config.learned_graph(), seed))
+
+
+@BENCH_METHODS.register(
+    "run-randomedges", "ablation: the call graph kept, as many random edges as run learned"
+)
+def _run_randomedges(seed: int = 0) -> RCAMethod:
+    config = RUNConfig(seed=seed)
+    return compose_run("run-randomedges", config, RandomLearnedEdges(config.learned_graph(), seed))
 
 
 @METHODS.register("run-topology", "ablation: call graph and services only, no learning")
