@@ -81,6 +81,7 @@ def test_cpu_hog_burns_cpu_in_the_target_process():
             idle = reported_cpu_seconds(opened)
             await decode.inject("cpu", threads=1)
             (fault,) = decode.runtime.faults.active()
+            assert [t.name for t in fault.threads] == ["cpu-hog-0"]
             opened = time.monotonic()
             decode.value(utilization)
             start = _cpu_seconds(fault.threads)
@@ -148,7 +149,8 @@ def test_latency_errors_and_drops_show_in_the_request_metrics():
             await payment.inject("drop", ratio=1.0)
             request = asyncio.create_task(payment.post("/paymentAuth"))
             await eventually(
-                lambda: payment.value("http.server.active_requests") > 0.5, "the request held"
+                lambda: request.done() or payment.value("http.server.active_requests") > 0.5,
+                "the request held",
             )
             assert not request.done()  # never answered
             request.cancel()
