@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rca.compute import configure_torch_threads
 from rca.errors import RCAInputError
 from rca.settings import get_settings
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import pandas as pd
 
 
 def _data_root(flag: Path | None) -> Path | None:
@@ -113,18 +119,49 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from rca.causal.call_graph import read_call_graph
-    from rca.datasets.wide_csv import read_wide_csv
+    from rca.detect.onset import MIN_AFTER, MIN_BEFORE, detect_onset
     from rca.methods import make_method
+    from rca.window import to_timestamp
 
-    window = read_wide_csv(Path(args.csv))
-    calls = read_call_graph(Path(args.call_graph)) if args.call_graph else None
-    method = make_method(args.method, seed=args.seed).fit(None, call_graph=calls)
-    result = method.rank(window, args.onset)
+    if args.top < 1:
+        raise RCAInputError(f"--top must be a positive number of rows, got {args.top}")
+    json_path = _writable_json(args.json) if args.json else None
+    window, history = _analyze_inputs(args)
+    calls, incident_onset = _call_graph_and_onset(args.call_graph)
+    if args.onset is not None or incident_onset is not None:
+        onset = to_timestamp(args.onset if args.onset is not None else incident_onset)
+        how = "given" if args.onset is not None else f"from {args.call_graph}"
+        confidence = None
+    else:
+        alert = to_timestamp(args.alert_time) if args.alert_time is not None else None
+        found = detect_onset(window, not_after=alert, history=history)
+        onset, how, confidence = found.onset, f"detected, {found.method}", found.confidence
+    first, last = window.index[0], window.index[-1]
+    if not first < onset <= last:
+        raise RCAInputError(
+            f"the onset {onset.isoformat()} is outside the window "
+            f"({first.isoformat()} .. {last.isoformat()})"
+        )
+    before = int((window.index < onset).sum())
+    if before < MIN_BEFORE or len(window) - before < MIN_AFTER:
+        raise RCAInputError(
+            f"the onset {onset.isoformat()} leaves {before} row(s) before it and "
+            f"{len(window) - before} from it on: the analysis needs at least {MIN_BEFORE} and "
+            f"{MIN_AFTER} ({first.isoformat()} .. {last.isoformat()})"
+        )
+    method = make_method(args.method, seed=args.seed).fit(history, call_graph=calls)
+    result = method.rank(window, onset)
     services = result.services()
+    if not services:
+        raise RCAInputError(
+            f"nothing to rank: all {len(window.columns)} series are empty, non-numeric or "
+            "constant on one side of the onset"
+        )
     best_series = {}
     for cause in result.causes:
         best_series.setdefault(cause.service, cause)
+    sure = f", confidence {confidence:.2f}" if confidence is not None else ""
+    print(f"onset: {onset.isoformat()} ({how}{sure})")
     print(
         f"{args.method}: {len(window.columns)} series x {len(window)} rows, "
         f"{len(result.dropped)} dropped (flat), {result.timings_seconds['total']:.3f} s"
@@ -136,11 +173,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         names = [service for service, _ in services]
         where = f"#{names.index(args.truth) + 1}" if args.truth in names else "not ranked"
         print(f"truth {args.truth}: {where} of {len(names)} services")
-    if args.json:
-        Path(args.json).write_text(
+    if json_path is not None:
+        json_path.write_text(
             json.dumps(
                 {
                     "method": result.method,
+                    "onset": onset.isoformat(),
+                    "onset_method": how,
+                    "onset_confidence": confidence,
                     "ranking": [{"service": s, "score": v} for s, v in services],
                     "series": [{"series": c.series, "score": c.score} for c in result.causes],
                     "dropped": list(result.dropped),
@@ -150,6 +190,67 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _writable_json(text: str) -> Path:
+    """The ``--json`` path, its folder created now: a bad path fails before the analysis."""
+    path = Path(text)
+    if path.is_dir():
+        raise RCAInputError(f"--json {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RCAInputError(f"--json {path}: cannot create its folder ({exc.strerror})") from None
+    return path
+
+
+def _analyze_inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The window and the normal history (``--history FILE`` or the CSV's first
+    ``--history-span``)."""
+    import pandas as pd
+
+    from rca.datasets.wide_csv import read_wide_csv
+
+    window = read_wide_csv(Path(args.csv))
+    if not window.notna().to_numpy().any():
+        raise RCAInputError(f"{args.csv}: no series has a numeric value")
+    if args.history is not None:
+        history = read_wide_csv(Path(args.history))
+        if not set(history.columns) & set(window.columns):
+            raise RCAInputError(f"{args.history} shares no series with {args.csv}")
+        return window, history
+    if args.history_span is not None:
+        cut = window.index[0] + pd.Timedelta(seconds=args.history_span)
+        history, window = window.loc[window.index < cut], window.loc[window.index >= cut]
+        if len(history) < 2 or len(window) < 2:
+            raise RCAInputError(
+                f"--history-span {args.history_span:g}s leaves {len(history)} history row(s) "
+                f"and {len(window)} window row(s) of {args.csv}: both need at least 2"
+            )
+        return window, history
+    return window, None
+
+
+def _call_graph_and_onset(path_text: str | None) -> tuple[nx.DiGraph | None, str | None]:
+    """The ``--call-graph`` and, from an incident JSON (``rca demo``'s ``incident.json``), the
+    onset it records."""
+    from rca.causal.call_graph import from_dependency_csv, from_description
+
+    if path_text is None:
+        return None, None
+    path = Path(path_text)
+    if not path.is_file():
+        raise RCAInputError(f"--call-graph {path}: no such file")
+    try:
+        if path.suffix.lower() != ".json":
+            return from_dependency_csv(path), None
+        description = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise RCAInputError(f"--call-graph {path} is not a call graph: {exc}") from None
+    if not isinstance(description, dict):
+        raise RCAInputError(f"--call-graph {path}: expected a JSON object with 'calls'")
+    onset = description.get("onset")
+    return from_description(description), str(onset) if onset is not None else None
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -329,15 +430,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="rank the causes of one incident in a wide CSV")
     analyze.add_argument("csv", help="CSV with a time column and one column per series")
-    analyze.add_argument("--onset", required=True, help="incident start: unix seconds or ISO time")
+    analyze.add_argument(
+        "--onset",
+        default=None,
+        help="incident start: unix seconds or ISO time (default: the --call-graph JSON's "
+        "onset, else detected from the series)",
+    )
+    analyze.add_argument(
+        "--alert-time",
+        default=None,
+        help="when the alert fired: the detected onset is at or before it",
+    )
     analyze.add_argument("--method", default="run", help="a registered method (rca methods)")
     analyze.add_argument(
         "--call-graph",
         default=None,
-        help="caller -> callee graph: a dependency CSV (Source,Target...) or a JSON with 'calls'",
+        help="caller -> callee graph: a dependency CSV (Source,Target...) or a JSON with "
+        "'calls' (an incident.json from rca demo also gives the onset)",
     )
-    analyze.add_argument("--top", type=int, default=10)
-    analyze.add_argument("--seed", type=int, default=0)
+    normal = analyze.add_mutually_exclusive_group()
+    normal.add_argument(
+        "--history",
+        default=None,
+        help="CSV of normal behaviour with the same columns (default: none)",
+    )
+    normal.add_argument(
+        "--history-span",
+        type=_duration_seconds,
+        default=None,
+        help="take the CSV's first DURATION (e.g. 30m) as normal history, the rest as window",
+    )
+    analyze.add_argument("--top", type=int, default=10, help="rows to print (default: 10)")
+    analyze.add_argument("--seed", type=int, default=0, help="method seed (default: 0)")
     analyze.add_argument("--truth", default=None, help="known root-cause service: show its rank")
     analyze.add_argument("--json", default=None, help="also write the ranking to this file")
     analyze.set_defaults(func=cmd_analyze)

@@ -95,6 +95,10 @@ def read_wide_csv(path: Path, step_seconds: float | None = None) -> Window:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise RCAInputError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise RCAInputError(f"{path} is a folder; name a CSV file") from None
+    except OSError as exc:
+        raise RCAInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RCAInputError(f"{path} is not a readable CSV: {exc}") from None
     try:
