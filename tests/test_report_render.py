@@ -270,3 +270,14 @@ def test_chromium_renders_the_verdict_and_a_readable_graph(sockshop, tmp_path: P
     assert pink.sum() > 500
     layout = graph_layout(result, verdict(result, case.window, case.onset, alert=alert))
     assert layout is not None and overlapping(layout.boxes) == []
+
+
+def test_services_without_an_edge_beside_a_chain_get_a_place():
+    """Isolated services fill trailing columns; the ordering sweeps ask them for neighbours
+    too (a KeyError from networkx failed every API report with an isolated service)."""
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    graph.add_nodes_from(f"lone{i}" for i in range(12))
+    order = sorted(graph.nodes)
+    layout = layered_layout(graph, {n: n for n in order}, order)
+    assert not overlapping(layout.boxes)
+    assert set(layout.boxes) == set(order)

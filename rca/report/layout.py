@@ -173,6 +173,7 @@ def columns(
             dag.remove_edge(u, v)
             nx.add_path(dag, [u, *vias, v])
     isolated: list[_Node] = [n for n in order if graph.degree(n) == 0]
+    dag.add_nodes_from(isolated)  # the sweep asks every node of a column for its neighbours
     rows = max([_MIN_ISOLATED_ROWS, *(len(layer) for layer in result)])
     result += [isolated[i : i + rows] for i in range(0, len(isolated), rows)]
     return _sweep(result, dag)
