@@ -67,7 +67,7 @@ class RCACreate(CleanModel):
     start: dt.datetime
     end: dt.datetime
     onset: dt.datetime | None = Field(
-        None, description="incident start; default: the start of the window's last quarter"
+        None, description="incident start; default: found by the onset detector"
     )
     services: list[ServiceName] | None = Field(
         None, max_length=1000, description="services to analyse (default: all)"
@@ -167,6 +167,18 @@ class RankingPublic(BaseModel):
     count: int
     series: list[SeriesRankPublic]
     dropped: list[str]
+    confidence: float | None = Field(
+        None, description="how much the evidence supports the first place, 0..1"
+    )
+    onset: str | None = Field(None, description="the onset analysed (ISO 8601)")
+    onset_method: str | None = Field(
+        None, description="'given', or how the onset detector found it"
+    )
+    verdict: dict[str, Any] | None = Field(
+        None,
+        description="the report's answer: title, headline, confidence in words, the evidence "
+        "per top cause (change with units, change time, walk edges)",
+    )
 
 
 class GraphNodePublic(BaseModel):

@@ -164,6 +164,8 @@ class AlertEvent:
     fingerprint: str
     starts_at: dt.datetime
     ends_at: dt.datetime | None
+    # rca_onset when the alert gives one (exact), else startsAt: an upper bound, since the rule's
+    # `for:` elapsed after the change; the analysis then finds the onset before it.
     onset: dt.datetime
     title: str
     labels: dict[str, str]
@@ -173,6 +175,7 @@ class AlertEvent:
     org_id: int | None = None
     dashboard_uid: str | None = None
     panel_id: int | None = None
+    onset_given: bool = False
 
     @property
     def dedupe_key(self) -> str:
@@ -281,6 +284,7 @@ def _event(
     labels = {**common, **alert.labels}
     starts_at = _utc(alert.startsAt)
     onset = _onset(alert)
+    onset_given = bool(alert.labels.get("rca_onset") or alert.annotations.get("rca_onset"))
     for name, value in (("startsAt", starts_at), ("rca_onset", onset)):
         if not _EARLIEST <= value <= _LATEST:
             raise RCAInputError(
@@ -299,6 +303,7 @@ def _event(
         starts_at=starts_at,
         ends_at=_ends_at(alert.endsAt),
         onset=onset,
+        onset_given=onset_given,
         title=(labels.get("alertname") or alert.annotations.get("summary") or "alert")[:TITLE_MAX],
         labels=labels,
         symptoms=_symptoms(labels, known),

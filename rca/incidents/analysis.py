@@ -31,11 +31,14 @@ class AnalysisJob:
     title: str
     method: str
     window: Window
-    onset: pd.Timestamp
+    # None: found by the onset detector, before ``onset_not_after`` when that is set (an
+    # alert's startsAt: its rule fired after the change).
+    onset: pd.Timestamp | None
     history: Window | None = None
     call_graph: nx.DiGraph | None = None
     symptoms: tuple[str, ...] = ()
     seed: int = 0
+    onset_not_after: pd.Timestamp | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,23 @@ class AnalysisOutcome:
     top: list[dict[str, Any]]
     timings: dict[str, float]
     report_html: str
+    onset: pd.Timestamp
+
+
+def find_onset(job: AnalysisJob) -> tuple[pd.Timestamp, str]:
+    """The job's onset and how it was found: given, or the onset detector's estimate."""
+    if job.onset is not None:
+        return job.onset, "given"
+    from rca.detect.onset import detect_onset
+
+    bound = job.onset_not_after
+    if bound is not None and not job.window.index[0] < bound <= job.window.index[-1]:
+        bound = None  # the alert time is outside the window: search all of it
+    estimate = detect_onset(job.window, not_after=bound, history=job.history)
+    how = f"{estimate.method}, confidence {estimate.confidence:.2f}"
+    if bound is not None:
+        how += f", searched back from the alert at {bound.isoformat()}"
+    return estimate.onset, how
 
 
 def finite(value: float | None) -> float | None:
@@ -58,7 +78,9 @@ def _iso(value: pd.Timestamp | None) -> str | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
-def result_json(result: RCAResult, window: Window, onset: pd.Timestamp) -> dict[str, Any]:
+def result_json(
+    result: RCAResult, window: Window, onset: pd.Timestamp, onset_method: str = "given"
+) -> dict[str, Any]:
     """The stored form of a result: services best first (with their strongest series), the
     best series with evidence, the causal graph among the best series (cause -> effect), the
     dropped series and what the window was."""
@@ -102,6 +124,7 @@ def result_json(result: RCAResult, window: Window, onset: pd.Timestamp) -> dict[
     step = (window.index[1] - window.index[0]).total_seconds() if len(window.index) > 1 else None
     return {
         "method": result.method,
+        "confidence": finite(result.confidence),
         "services": services,
         "causes": causes,
         "graph": {"nodes": nodes, "edges": edges, "has_graph": result.graph is not None},
@@ -110,6 +133,7 @@ def result_json(result: RCAResult, window: Window, onset: pd.Timestamp) -> dict[
             "start": _iso(window.index[0]),
             "end": _iso(window.index[-1]),
             "onset": _iso(onset),
+            "onset_method": onset_method,
             "rows": len(window.index),
             "series": len(window.columns),
             "step_seconds": step,
@@ -120,17 +144,33 @@ def result_json(result: RCAResult, window: Window, onset: pd.Timestamp) -> dict[
 def analyse(job: AnalysisJob) -> AnalysisOutcome:
     """Fit the method on the history (when any), rank the window, render the report."""
     from rca.report import render_report  # matplotlib loads here, in the worker
+    from rca.report.verdict import verdict
 
+    started = time.perf_counter()
+    onset, onset_method = find_onset(job)
+    onset_seconds = time.perf_counter() - started
     method = make_method(job.method, seed=job.seed)
     started = time.perf_counter()
     method.fit(job.history, call_graph=job.call_graph)
     fit_seconds = time.perf_counter() - started
     alert = Alert(services=job.symptoms) if job.symptoms else None
-    result = method.rank(job.window, job.onset, alert=alert)
-    payload = result_json(result, job.window, job.onset)
+    result = method.rank(job.window, onset, alert=alert)
+    payload = result_json(result, job.window, onset, onset_method)
     started = time.perf_counter()
-    html = render_report(job.incident_id, job.title, result, job.window, job.onset)
+    payload["verdict"] = verdict(
+        result, job.window, onset, alert=alert, onset_method=onset_method
+    ).to_json()
+    html = render_report(
+        job.incident_id,
+        job.title,
+        result,
+        job.window,
+        onset,
+        alert=alert,
+        onset_method=onset_method,
+    )
     timings = {k: float(v) for k, v in result.timings_seconds.items()}
+    timings["onset"] = onset_seconds
     timings["fit"] = fit_seconds
     timings["report"] = time.perf_counter() - started
     return AnalysisOutcome(
@@ -141,6 +181,7 @@ def analyse(job: AnalysisJob) -> AnalysisOutcome:
         ],
         timings=timings,
         report_html=html,
+        onset=onset,
     )
 
 

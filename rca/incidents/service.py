@@ -109,15 +109,13 @@ class IncidentService:
         services: Sequence[str] | None,
         method: str | None,
     ) -> dict[str, Any]:
-        """Queue an analysis of ``[start, end]``; the onset defaults to the start of the last
-        quarter of the window. Raises :class:`QueueFull` or ``RCAInputError``."""
+        """Queue an analysis of ``[start, end]``; without an onset the analysis finds it
+        (:mod:`rca.detect.onset`). Raises :class:`QueueFull` or ``RCAInputError``."""
         if end <= start:
             raise RCAInputError("end must be after start")
         if (end - start).total_seconds() > MAX_WINDOW_SECONDS:
             raise RCAInputError(f"a window may span at most {MAX_WINDOW_SECONDS:.0f} s")
-        if onset is None:
-            onset = end - (end - start) / 4
-        if not start < onset < end:
+        if onset is not None and not start < onset < end:
             raise RCAInputError("the onset must lie strictly between start and end")
         chosen = check_method(method or self.default_method)
         new = NewIncident(
@@ -187,7 +185,8 @@ class IncidentService:
             title=event.title,
             window_start=onset - dt.timedelta(seconds=window.before_seconds),
             window_end=onset + dt.timedelta(seconds=window.after_seconds),
-            onset=onset,
+            # Without rca_onset the analysis finds the onset before startsAt (see AlertEvent).
+            onset=onset if event.onset_given else None,
             services=event.scope,
             symptoms=event.symptoms,
             labels=event.labels,

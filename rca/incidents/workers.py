@@ -231,7 +231,7 @@ class AnalysisPool:
             outcome.result,
             outcome.timings,
             outcome.report_html,
-            window=bounds,
+            window=(*bounds, outcome.onset.to_pydatetime()),
             top=outcome.top,
         ):
             log.warning("analysis of %s finished after its claim was lost", incident_id)
@@ -248,10 +248,13 @@ class AnalysisPool:
             raise RCAInputError(
                 "this server has no window source (run with ingest, or set RCA_INGEST_URL)"
             )
-        onset = pd.Timestamp(row["onset"])
+        onset = None if row["onset"] is None else pd.Timestamp(row["onset"])
+        # An alert without rca_onset: the change came before its startsAt.
+        not_after = None if onset is not None or not row.get("starts_at") else row["starts_at"]
+        not_after = None if not_after is None else pd.Timestamp(not_after)
         start = pd.Timestamp(row["window_start"])
         end = min(pd.Timestamp(row["window_end"]), pd.Timestamp(self.clock()))
-        if end <= onset:
+        if onset is not None and end <= onset:
             raise RCAInputError(
                 f"no data after the onset yet ({onset.isoformat()}): the window ends "
                 f"{end.isoformat()}"
@@ -277,13 +280,9 @@ class AnalysisPool:
             history=history,
             call_graph=self.call_graph,
             symptoms=tuple(row.get("symptoms") or ()),
+            onset_not_after=not_after,
         )
-        bounds = (
-            window.index[0].to_pydatetime(),
-            window.index[-1].to_pydatetime(),
-            onset.to_pydatetime(),
-        )
-        return job, bounds
+        return job, (window.index[0].to_pydatetime(), window.index[-1].to_pydatetime())
 
     def _execute(self, job: AnalysisJob) -> AnalysisOutcome:
         if not self.processes:

@@ -10,7 +10,16 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from api_harness import ALERT_SERVICE, TOKEN, Incident, fill_store, fixture, grafana_alert, sign
+from api_harness import (
+    ALERT_SERVICE,
+    STEP_SECONDS,
+    TOKEN,
+    Incident,
+    fill_store,
+    fixture,
+    grafana_alert,
+    sign,
+)
 from fastapi.testclient import TestClient
 from patience import wait_for
 from toys import chain_incident
@@ -83,15 +92,15 @@ def test_the_graph_is_in_grafana_node_graph_shape(client, incident):
         assert edge["id"] == f"{edge['source']}->{edge['target']}" and edge["mainStat"] > 0
 
 
-def test_the_report_is_html_with_three_pictures(client, incident):
+def test_the_report_is_html_with_its_pictures_and_verdict(client, incident):
     body = client.post("/v1/rca", json=rca_body(incident, method="run-topology")).json()
     finished(client, body["id"])
     reply = client.get(f"/v1/incidents/{body['id']}/report")
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
     pictures = re.findall(r'src="data:image/png;base64,([^"]+)"', reply.text)
-    assert len(pictures) == 3
+    assert len(pictures) == 2  # the causal graph of the services, the series around the onset
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
-    assert incident.truth in reply.text
+    assert f"{incident.truth} is the likely root cause" in reply.text
 
 
 def test_report_links_open_without_the_token_but_only_with_their_key(client, incident):
@@ -395,3 +404,38 @@ def test_a_configured_call_graph_reaches_the_analysis(make_client, tmp_path):
         assert done["status"] == "done", done["error"]
         tops.append(done["top_service"])
     assert tops == ["frontend", "root"]
+
+
+def test_post_rca_without_an_onset_finds_it_and_the_root_cause(client, incident):
+    body = rca_body(incident)
+    del body["onset"]
+    reply = client.post("/v1/rca", json=body)
+    assert reply.status_code == 202 and reply.json()["onset"] is None
+    done = finished(client, reply.json()["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["top_service"] == incident.truth
+    ranking = client.get(f"/v1/incidents/{done['id']}/ranking").json()
+    step = pd.Timedelta(seconds=STEP_SECONDS)
+    assert abs(pd.Timestamp(ranking["onset"]) - incident.onset) <= 2 * step
+    assert ranking["onset_method"] != "given" and "confidence" in ranking["onset_method"]
+    assert ranking["verdict"]["headline"].startswith(f"{incident.truth} ")
+    assert pd.Timestamp(done["onset"]) == pd.Timestamp(ranking["onset"])  # recorded
+
+
+def test_an_alert_three_minutes_late_is_searched_back_from(client, incident):
+    """Alertmanager's startsAt is when the rule fired (its `for:` elapsed after the change):
+    without rca_onset the analysis finds the change before it."""
+    late = incident.onset + pd.Timedelta(minutes=3)
+    payload = fixture("alertmanager")
+    payload["alerts"][0]["startsAt"] = late.isoformat()
+    payload["alerts"][0]["fingerprint"] = "late-alert"
+    reply = client.post("/v1/alerts/alertmanager", json=payload)
+    assert reply.status_code == 202
+    done = finished(client, reply.json()["data"][0]["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["top_service"] == incident.truth
+    ranking = client.get(f"/v1/incidents/{done['id']}/ranking").json()
+    assert "searched back from the alert" in ranking["onset_method"]
+    assert abs(pd.Timestamp(ranking["onset"]) - incident.onset) <= 2 * pd.Timedelta(
+        seconds=STEP_SECONDS
+    )

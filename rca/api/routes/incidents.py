@@ -108,6 +108,10 @@ def get_ranking(service: ServiceDep, incident_id: str = IncidentId) -> RankingPu
         count=len(result["services"]),
         series=[SeriesRankPublic(**c) for c in result["causes"]],
         dropped=result["dropped"],
+        confidence=result.get("confidence"),
+        onset=result["window"].get("onset"),
+        onset_method=result["window"].get("onset_method"),
+        verdict=result.get("verdict"),
     )
 
 
