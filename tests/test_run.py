@@ -346,3 +346,20 @@ def test_when_nothing_crosses_the_offset_the_weak_evidence_still_orders_every_se
     assert len(set(scores.values())) == 6
     assert result.services()[0][0] == "s2" and max(scores.values()) < 0
     assert result.confidence == 0.0
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_an_onset_two_steps_late_neither_defines_normal_nor_hides_the_change(rng, guard):
+    """Two fault rows just before a late onset: without the guard band they count as normal
+    (the spread grows by the very change being measured); with it the strength is unchanged."""
+    from rca.detect.robust import gather_evidence
+
+    window, onset, _ = chain_incident(rng)
+    late = onset + 2 * (window.index[1] - window.index[0])
+    exact = gather_evidence(window, onset).strength
+    shifted = gather_evidence(window, late, guard=guard).strength
+    cpu = "root:container.cpu.utilization"
+    if guard:
+        assert shifted[cpu] == pytest.approx(exact[cpu], rel=0.05)
+    else:
+        assert shifted[cpu] < 0.8 * exact[cpu]

@@ -111,6 +111,7 @@ class RobustDetector:
     persist: int = 2
     change_threshold: float = 4.0
     lookback_steps: int = 2
+    guard: bool = True
 
     def score(self, window: Window, onset: pd.Timestamp) -> AnomalyScores:
         return gather_evidence(
@@ -121,6 +122,7 @@ class RobustDetector:
             persist=self.persist,
             threshold=self.change_threshold,
             lookback_steps=self.lookback_steps,
+            guard=self.guard,
         )
 
 
@@ -133,6 +135,7 @@ def gather_evidence(
     persist: int = 2,
     threshold: float = 4.0,
     lookback_steps: int = 2,
+    guard: bool = True,
 ) -> AnomalyScores:
     """Robust z-scores against the pre-onset rows, sustained strength and change times."""
     before = window.loc[window.index < onset]
@@ -156,14 +159,21 @@ def gather_evidence(
     kept += appeared
     if not kept:
         raise RCAInputError("every series is empty or constant on one side of the onset")
-    center, spread = robust_spread(before[kept], relative_floor)
+    step = after.index[0] - before.index[-1]
+    start = after.index[0] - lookback_steps * step
+    # An onset is known to a few steps at best (an alert's detector, a late scrape): the rows
+    # just before it neither define normal nor hide a change, if enough rows remain without them.
+    reference = before.loc[before.index < start]
+    if len(reference) < max(2, lookback_steps * 4) or not guard:
+        reference, start_strength = before, after.index[0]
+    else:
+        start_strength = start
+    center, spread = robust_spread(reference[kept], relative_floor)
     if appeared:
-        step_seconds = (after.index[0] - before.index[-1]).total_seconds()
-        spread[appeared] = appeared_spread(appeared, before, relative_floor, step_seconds)
+        spread[appeared] = appeared_spread(appeared, before, relative_floor, step.total_seconds())
     z = (filled[kept] - center) / spread
     hold = sustained(z.abs(), min(persist, len(after)))
-    strength = hold.loc[hold.index >= onset].max().fillna(0.0)
-    start = after.index[0] - lookback_steps * (after.index[0] - before.index[-1])
+    strength = hold.loc[hold.index >= start_strength].max().fillna(0.0)
     candidates = hold.loc[hold.index >= start] >= threshold
     first = candidates.idxmax().where(candidates.any())
     return AnomalyScores(z=z, strength=strength, changed_at=first, dropped=dropped)

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
-from api_harness import TOKEN, ServeProcess, grafana_alert, otlp_records
+from api_harness import TOKEN, ServeProcess, fixture, grafana_alert, otlp_records
 from patience import patience, wait_for
 
 from collectors.kafka_sink import KafkaSink
@@ -88,6 +89,45 @@ def test_grafana_alert_over_http_names_the_injected_root_cause(serve, broker, in
         assert listing["count"] == 1, "a re-delivered notification started a second analysis"
         assert body["deliveries"] == 2 and body["attempts"] == 1
         assert client.get(f"/v1/incidents/{incident_id}/report").status_code == 200
+
+
+@pytest.mark.slow
+def test_without_being_told_the_onset_rest_and_a_late_alert_name_the_root_cause(
+    serve, broker, incident
+):
+    """The product path: no onset in POST /v1/rca, and an Alertmanager alert whose startsAt
+    is 3 minutes after the change (no rca_onset): the onset detector finds the change, and
+    both analyses name the injected root cause."""
+    process, topic = serve
+    sink = KafkaSink(broker.bootstrap, topic)
+    try:
+        sink.send(otlp_records(incident.frame))
+    finally:
+        sink.close()
+    expected = len(incident.frame.columns)
+    process.wait_ready(lambda s: s["series"] == expected and s["newest_sample"] is not None)
+    alert = fixture("alertmanager")
+    alert["alerts"][0]["startsAt"] = (incident.onset + pd.Timedelta(minutes=3)).isoformat()
+    rest = {"start": incident.window_start.isoformat(), "end": incident.end.isoformat()}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=process.url, headers=auth, timeout=patience(60)) as client:
+        ids = [
+            client.post("/v1/rca", json=rest).json()["id"],
+            client.post("/v1/alerts/alertmanager", json=alert).json()["data"][0]["id"],
+        ]
+        for incident_id in ids:
+
+            def done(incident_id: str = incident_id) -> bool:
+                status = client.get(f"/v1/incidents/{incident_id}").json()["status"]
+                return status in ("done", "failed")
+
+            wait_for(done, "the analysis")
+            body = client.get(f"/v1/incidents/{incident_id}").json()
+            assert body["status"] == "done", body["error"]
+            ranking = client.get(f"/v1/incidents/{incident_id}/ranking").json()
+            assert ranking["data"][0]["service"] == incident.truth, (ranking["onset"], incident.onset.isoformat(), ranking["onset_method"], ranking["data"][:3])
+            assert ranking["onset_method"] != "given"
+            assert abs(pd.Timestamp(ranking["onset"]) - incident.onset) <= pd.Timedelta(seconds=10)
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch, capsys):
