@@ -6,9 +6,10 @@ For every case of the split, :func:`rca.detect.onset.detect_onset` gets the wind
 history (where the dataset has one) and, as ``not_after``, an alert time ``true onset + D``
 steps for ``D`` in 0, 2, 5, or no alert time at all; never the true onset itself. The true row
 is the first row at or after the labelled onset (what every method splits at). Reported per
-(dataset, D): the median error, the 90th percentile of ``|error|``, the share within one step
-and the share of fallbacks (nothing stood out). The detector's constants were chosen on the
-``tune`` split (every fifth case) and the synthetic sets; report the ``holdout``.
+(dataset, D): the median error, the 90th percentile of ``|error|``, the share within one step,
+the share of fallbacks (nothing stood out) and the cases refused (no row can be the onset).
+The detector's constants were chosen on the ``tune`` split (every fifth case) and the
+synthetic sets; report the ``holdout``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from rca.datasets import open_dataset
 from rca.detect.onset import detect_onset
+from rca.errors import RCAInputError
 from rca.eval.bench import pick_cases, split_cases
 from rca.settings import Settings
 
@@ -48,11 +50,15 @@ def errors_of(spec: str, root: Path | None, split: str, limit: int | None) -> di
         step = index[1] - index[0]
         true_row = int(index.searchsorted(case.onset, side="left"))
         for delay in DELAYS:
-            found = detect_onset(
-                case.window,
-                not_after=None if delay is None else case.onset + delay * step,
-                history=case.history,
-            )
+            try:
+                found = detect_onset(
+                    case.window,
+                    not_after=None if delay is None else case.onset + delay * step,
+                    history=case.history,
+                )
+            except RCAInputError:  # e.g. an alert with fewer than 2 rows before it
+                out[_label(delay)].append(None)
+                continue
             row = int(index.get_loc(found.onset))
             out[_label(delay)].append((row - true_row, found.method.startswith("fallback")))
     return out
@@ -62,11 +68,13 @@ def _label(delay: int | None) -> str:
     return "no alert" if delay is None else f"alert +{delay}"
 
 
-def summary(pairs: list) -> dict[str, float]:
+def summary(found: list) -> dict[str, float]:
+    pairs = [p for p in found if p is not None]
     errors = np.array([e for e, _ in pairs], dtype=float)
     size = np.abs(errors)
     return {
         "cases": len(pairs),
+        "refused": len(found) - len(pairs),
         "median": float(np.median(errors)),
         "p90_abs": float(np.percentile(size, 90)),
         "within_1": float(np.mean(size <= 1)),
@@ -85,7 +93,7 @@ def main() -> None:
     rows = []
     print(f"onset error in steps (detected - true), {args.split} split")
     print(f"{'dataset':<16} {'alert':<9} {'cases':>5} {'median':>6} {'p90|e|':>6} "
-          f"{'<=1':>5} {'fallback':>8}")  # fmt: skip
+          f"{'<=1':>5} {'fallback':>8} {'refused':>7}")  # fmt: skip
     started = time.perf_counter()
     for spec in args.dataset or DATASETS:
         if not spec.startswith(("synthetic", "sim:")) and (
@@ -98,7 +106,8 @@ def main() -> None:
             rows.append(row)
             print(
                 f"{spec:<16} {label:<9} {row['cases']:>5} {row['median']:>+6.1f} "
-                f"{row['p90_abs']:>6.1f} {row['within_1']:>5.2f} {row['fallback']:>8.2f}",
+                f"{row['p90_abs']:>6.1f} {row['within_1']:>5.2f} {row['fallback']:>8.2f} "
+                f"{row['refused']:>7}",
                 flush=True,
             )
     print(f"({time.perf_counter() - started:.0f} s)")

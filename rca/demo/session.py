@@ -5,8 +5,10 @@
 2. Let ``baseline`` seconds of healthy traffic pass; the SLO watcher learns them.
 3. Inject the fault (random fault and target unless given) through the target's admin
    endpoint; the injection's exact start time and target go to ``faults.jsonl``.
-4. The SLO watcher opens the incident at the first sustained breach, with its onset (change
-   point); without a breach within ``detect_timeout`` the incident opens at the injection.
+4. The SLO watcher opens the incident at the first sustained breach; its onset comes from the
+   shared onset detector (:func:`rca.demo.watcher.detected_onset`, the breach time as upper
+   bound), printed beside the injection time; without a breach within ``detect_timeout`` the
+   incident opens at the injection.
 5. Once ``after`` seconds follow the onset, take the window and the history before it from the
    window store, stop the stack (unless ``keep_running``) and run the RCA method with the
    stack's call graph; print its ranking next to the truth, with the baselines' verdicts.
@@ -34,7 +36,7 @@ import pandas as pd
 from rca.datasets.base import Truth
 from rca.demo.lab import LiveLab
 from rca.demo.serve import ApiServer, grafana_notification
-from rca.demo.watcher import Breach, SloWatcher, rules_for
+from rca.demo.watcher import Breach, SloWatcher, detected_onset, rules_for
 from rca.errors import RCAInputError
 from rca.eval.scoring import rank_truth
 from rca.methods import make_method
@@ -79,6 +81,8 @@ class DemoOutcome:
     onset: pd.Timestamp
     injected_at: pd.Timestamp
     breach: str | None
+    onset_method: str = "injection time"
+    onset_confidence: float = 0.0
     baselines: dict[str, int | None] = field(default_factory=dict)
     api_incident: dict[str, Any] | None = None
 
@@ -94,6 +98,11 @@ class DemoOutcome:
             "method": self.method,
             "onset": self.onset.isoformat(),
             "injected_at": self.injected_at.isoformat(),
+            "onset_method": self.onset_method,
+            "onset_confidence": round(self.onset_confidence, 3),
+            "onset_minus_injection_seconds": round(
+                (self.onset - self.injected_at).total_seconds(), 3
+            ),
             "alert": self.breach,
             "baselines_truth_rank": self.baselines,
             "report": str(self.folder / "report.html"),
@@ -239,7 +248,8 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         _sleep(options.baseline_seconds, lab, clock, "baseline")
         armed_at = lab.now()
         watcher = SloWatcher(rules_for(stack))
-        watcher.learn(lab.window(warm_end, armed_at))
+        baseline = lab.window(warm_end, armed_at)
+        watcher.learn(baseline)
         clock.say(f"SLO watcher: {len(watcher.normal)} rules learned from the baseline, armed")
 
         injection = lab.inject(target, fault)
@@ -254,15 +264,29 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             first = breaches[0]
             # Symptoms are what users feel; saturation alerts name a suspect, not a symptom.
             facing = [b for b in breaches if b.rule.user_facing]
-            onset = first.onset
-            onset_method = f"the SLO watcher's change point of {first.describe()}"
             alert_text = first.describe()
             symptoms = tuple(dict.fromkeys(b.rule.service for b in facing))
             clock.say(f"incident: SLO watcher fired: {alert_text}")
+            # As the watcher saw it: the newest second may still miss some exports.
+            frame = lab.window(
+                armed_at - pd.Timedelta(seconds=30), lab.now() - pd.Timedelta(seconds=1.5)
+            )
+            found = detected_onset(frame, breaches, armed_at, baseline)
+            onset, onset_confidence = found.onset, found.confidence
+            onset_method = (
+                f"{found.method} (confidence {onset_confidence:.2f}) before the SLO watcher "
+                f"fired: {alert_text}"
+            )
+            clock.say(
+                f"onset: {onset:%H:%M:%S} by {found.method}, confidence {onset_confidence:.2f}; "
+                f"injected at {injected_at:%H:%M:%S.%f}"[:-3]
+                + f" ({(onset - injected_at).total_seconds():+.1f} s)"
+            )
             for other in breaches[1:4]:
                 clock.say(f"          also: {other.describe()}")
         else:
             onset = injected_at.ceil("1s")
+            onset_confidence = 0.0
             onset_method = (
                 f"no SLO breach within {options.detect_timeout_seconds:.0f} s: the injection"
             )
@@ -358,6 +382,8 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             onset=onset,
             injected_at=injected_at,
             breach=alert_text,
+            onset_method=onset_method,
+            onset_confidence=onset_confidence,
             baselines=baselines,
         )
         if options.json_path is not None:

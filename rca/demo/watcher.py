@@ -14,7 +14,9 @@ A rule breaches when its value stays beyond its threshold for ``for_steps`` cons
 Thresholds come from the baseline: ``above`` is ``max(median * factor, median + sigmas *
 spread)`` (``spread`` = the robust standard deviation, at least 5 % of the median), with the
 rule's own absolute margin where it has one; the first breach's onset is walked back to the
-step where the series left its normal band (``median + 2 spread``): the change point.
+step where the series left its normal band (``median + 2 spread``). The onset the incident
+reports comes from the detector every path shares (:func:`detected_onset`), with the first
+breach's firing time as its upper bound; the rule's walk-back is its fallback.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from rca.detect.onset import OnsetEstimate, detect_onset
+from rca.errors import RCAInputError
 from rca.types import parse_series_name
 from rca.window import Window
 from services.stack import Stack
@@ -191,3 +195,21 @@ class SloWatcher:
                 )
             )
         return sorted(breaches, key=lambda b: (b.onset, b.fired_at))
+
+
+def detected_onset(
+    frame: Window, breaches: list[Breach], since: pd.Timestamp, baseline: Window | None = None
+) -> OnsetEstimate:
+    """The incident's onset by :func:`rca.detect.onset.detect_onset` over ``frame``: at or
+    before the first breach fired, at or after ``since`` (when the watcher was armed), with the
+    baseline as normal history. Where it finds no change, the first breach's own onset (the
+    rule's walk-back to where its series left the normal band)."""
+    first = min(breaches, key=lambda b: b.fired_at)
+    walked = OnsetEstimate(
+        min(b.onset for b in breaches), 0.0, "slo-rule walk-back", (first.rule.name,)
+    )
+    try:
+        found = detect_onset(frame, not_after=first.fired_at, not_before=since, history=baseline)
+    except RCAInputError:
+        return walked
+    return walked if found.method.startswith("fallback") else found

@@ -192,9 +192,11 @@ def _history_spread(history: pd.DataFrame, columns: pd.Index) -> np.ndarray:
     has fewer than 5 values). The standard deviation belongs here: routine spikes of normal
     operation are not incidents."""
     normal = history.reindex(columns=columns).apply(pd.to_numeric, errors="coerce")
-    normal = normal.astype(float).where(normal.notna().sum() >= 5)
+    normal = normal.astype(float)
+    normal = normal.loc[:, (normal.notna().sum() >= 5).to_numpy()]
     iqr = (normal.quantile(0.75) - normal.quantile(0.25)) / _IQR_TO_SD
-    return np.nan_to_num(np.fmax(iqr.to_numpy(), normal.std(ddof=0).to_numpy()), nan=0.0)
+    spread = np.fmax(iqr, normal.std(ddof=0)).reindex(columns)
+    return np.nan_to_num(spread.to_numpy(dtype=float), nan=0.0)
 
 
 def _hysteresis(step: np.ndarray) -> np.ndarray:
@@ -235,7 +237,8 @@ def _latest_episode(
     evidence: np.ndarray, lo: int, hi: int, alerted: bool
 ) -> tuple[int, int, float] | None:
     """``(start, end, confidence)`` of the incident's episode, or ``None``."""
-    runs = [(a, b) for a, b in _episodes(evidence) if a <= hi + SLACK_ROWS and b >= lo]
+    # One row of slack each side: a change sampled a row late, an episode's noisy first row.
+    runs = [(a, b) for a, b in _episodes(evidence) if lo - SLACK_ROWS <= a <= hi + SLACK_ROWS]
     if not runs:
         return None
     mass = [float(evidence[a : b + 1].sum()) for a, b in runs]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rca.datasets.synthetic import StackSim, StackSimConfig
-from rca.demo.watcher import Rule, SloWatcher, rule_series, rules_for
+from rca.demo.watcher import Breach, Rule, SloWatcher, detected_onset, rule_series, rules_for
 from services.stack import load_stack
 
 
@@ -63,3 +63,28 @@ def test_error_share_and_direction_rules():
     found = {b.rule.kind: b for b in watcher.check(frame, index[25])}
     assert set(found) == {"errors", "throttling"}
     assert found["throttling"].onset == index[30] and found["errors"].onset == index[30]
+
+
+@pytest.mark.parametrize(("stack", "fault"), [("sockshop", "cpu"), ("llm-serving", "latency")])
+def test_the_incident_onset_comes_from_the_shared_detector(stack, fault):
+    case = _case(stack, fault)
+    watcher = SloWatcher(rules_for(load_stack(stack)))
+    baseline = case.history.iloc[:200]
+    watcher.learn(baseline)
+    since = case.onset - pd.Timedelta(seconds=2)
+    # What the demo hands it: the rows up to the first breach, not the whole window.
+    fired = watcher.check(case.window, since)[0].fired_at
+    seen = case.window.loc[: fired + pd.Timedelta(seconds=1)]
+    breaches = watcher.check(seen, since)
+    found = detected_onset(seen, breaches, since, baseline)
+    assert found.method == "change-point" and found.confidence > 0
+    assert abs(found.onset - case.onset.ceil("1s")) <= pd.Timedelta(seconds=1)
+
+
+def test_without_a_change_the_rule_walk_back_is_the_onset():
+    index = pd.date_range("2026-01-01", periods=40, freq="1s", tz="UTC")
+    frame = pd.DataFrame({"api:process.cpu.utilization": np.full(40, 0.2)}, index=index)
+    rule = Rule("saturation", "api", "process.cpu.utilization", None)
+    breach = Breach(rule, onset=index[30], fired_at=index[32], value=0.9, threshold=0.5)
+    found = detected_onset(frame, [breach], index[20])
+    assert (found.onset, found.method) == (index[30], "slo-rule walk-back")
