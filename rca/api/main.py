@@ -13,11 +13,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rca.api.deps import AuthConfig
 from rca.api.embedded_ingest import EmbeddedIngest
 from rca.api.middleware import BodyLimit
+from rca.api.oplog import after_analysis
 from rca.api.routes import analyses, health, incidents, webhooks
 from rca.causal.call_graph import read_call_graph
 from rca.errors import RCAInputError
@@ -70,6 +72,25 @@ def _resolved_hook(store: IncidentStore, grafana: GrafanaWriteBack) -> Callable[
             store.set_writeback(incident_id, row["annotation_id"], error)
 
     return after
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> dict[str, object] | None:
+    """The error for a body that was not sent as JSON (``curl -d`` sends a form's type), which
+    FastAPI reports as "Input should be a valid dictionary". Such bodies stay refused: a web
+    page can post a form to a server on loopback without the browser asking first, a JSON
+    body it cannot."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    if not any(e.get("loc") == ("body",) for e in exc.errors()):
+        return None
+    sent = f"as {content_type}" if content_type else "without a Content-Type"
+    return {
+        "loc": ["body"],
+        "msg": f"send the body as JSON with 'Content-Type: application/json' (it came {sent})",
+        "type": "content_type",
+    }
 
 
 def create_app(
@@ -126,6 +147,7 @@ def create_app(
             ready_checks=ready_checks,
         )
         updates: ThreadPoolExecutor | None = None
+        after: list[Callable[[str], None]] = []
         if settings.grafana_url and settings.grafana_token:
             base = (public_url or settings.public_url or "").rstrip("/")
 
@@ -140,11 +162,12 @@ def create_app(
                 settings.grafana_org_id,
                 report_url=report_url,
             )
-            pool.on_finished = _writeback_hook(store, grafana)
+            after.append(_writeback_hook(store, grafana))
             # Off the webhook's request: Grafana may be slow or down.
             updates = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grafana-update")
             resolved = _resolved_hook(store, grafana)
             service.on_resolved = lambda incident_id: updates.submit(resolved, incident_id)
+        pool.on_finished = after_analysis(store, after)
         app.state.service = service
         housekeeper = Housekeeper(service, settings.incident_retention)
         housekeeper.start()
@@ -160,7 +183,9 @@ def create_app(
                 ingest.stop()
             store.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package's files, not
+    # from a CDN: they work where the browser cannot reach the Internet (air-gapped clusters).
+    app = FastAPIOffline(
         title="rca",
         summary="Root causes of latency incidents from OpenTelemetry metrics",
         version="0.1.0",
@@ -181,6 +206,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        not_json = _not_json(request, exc)
+        if not_json is not None:
+            return JSONResponse({"detail": [not_json]}, 422)
         # FastAPI's own 422, but it echoes the input, which JSON cannot always carry back
         # (NaN, a lone surrogate): those are cleaned rather than failing with a 500.
         return JSONResponse({"detail": clean_json(jsonable_encoder(exc.errors()))}, 422)

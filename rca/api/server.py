@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 
 import uvicorn
 
@@ -30,6 +31,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_PROBES = ("/healthz", "/readyz")
+_REPORT_KEY = re.compile(r"([?&]key=)[^&]*")
+
+
+class AccessLog(logging.Filter):
+    """uvicorn's access lines, less the health probes that answered 200 (a kubelet asks every
+    few seconds), with report keys masked (a key opens its report)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or len(args) != 5:
+            return True
+        client, method, path, version, status = args
+        if path in _PROBES and status == 200:
+            return False
+        record.args = (client, method, _REPORT_KEY.sub(r"\1***", str(path)), version, status)
+        return True
+
+
+def configure_logging() -> None:
+    """One format for every line on stderr: the server's, uvicorn's (access lines at info)
+    and the analyses'; kafka-python's only from warnings on."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(AccessLog())
+
+
 def check_bind(host: str, settings: Settings) -> None:
     """Refuse a non-loopback address when no API token is configured."""
     if not is_loopback(host) and settings.resolved_api_token() is None:
@@ -45,8 +75,7 @@ def serve(
     """Run until SIGINT/SIGTERM (uvicorn's handlers): then stop taking requests, let running
     analyses finish briefly, commit ingest offsets and leave the consumer group."""
     check_bind(host, settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging()
     ingest = None
     if with_ingest:
         tune_gc()
@@ -77,12 +106,13 @@ def serve(
         app,
         host=host,
         port=port,
-        log_level="warning",
+        # uvicorn's loggers go to the root logger's handler (configure_logging) at info.
+        log_config=None,
+        log_level="info",
         timeout_graceful_shutdown=10,
         # Longer than the idle timeout of the usual load balancers and of HTTP clients' pools,
         # so the server is not the side that closes a connection a request is racing onto.
         timeout_keep_alive=75,
-        access_log=False,
     )
     uvicorn.Server(config).run()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from rca.api import oplog
 from rca.api.deps import ServiceDep, require_token
 from rca.api.routes.incidents import incident_public
 from rca.api.schemas import (
@@ -43,6 +44,7 @@ def create_analysis(
         raise HTTPException(
             429, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}
         ) from exc
+    oplog.accepted(row)
     public = incident_public(row, request, service)
     response.headers["Location"] = str(request.url_for("get_incident", incident_id=public.id))
     return public

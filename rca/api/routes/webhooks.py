@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from rca.api import oplog
 from rca.api.deps import ServiceDep, require_webhook_auth
 from rca.api.schemas import (
     AlertmanagerWebhook,
@@ -42,6 +43,9 @@ def _handle(service: IncidentService, events: list[AlertEvent]) -> AlertsPublic:
         raise HTTPException(
             503, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}
         ) from exc
+    for outcome in outcomes:
+        if outcome.action == "opened" and outcome.id is not None:
+            oplog.accepted(service.get(outcome.id))
     data = [AlertOutcomePublic(**vars(o)) for o in outcomes]
     return AlertsPublic(data=data, count=len(data))
 
