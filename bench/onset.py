@@ -44,7 +44,8 @@ def errors_of(spec: str, root: Path | None, split: str, limit: int | None) -> di
     """Per delay label: ``(error in steps, fell back)`` for every case."""
     dataset = open_dataset(spec, root)
     out: dict[str, list] = {_label(d): [] for d in DELAYS}
-    for case_id in pick_cases(split_cases(dataset.case_ids(), split), limit):  # type: ignore[arg-type]
+    ids = split_cases(dataset.case_ids(), split)  # type: ignore[arg-type]
+    for case_id in pick_cases(ids, limit):
         case = dataset.load(case_id)
         index = case.window.index
         step = index[1] - index[0]

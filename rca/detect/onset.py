@@ -6,11 +6,12 @@ confidence and how it was found. Pure and deterministic (no randomness, no clock
 1. **Per-series step score** ``d[k, j]``: for every row ``k``, the robust z-score of series
    ``j``'s next ``PERSIST`` rows against the ``REFERENCE_ROWS`` rows before ``k``, signed the
    same way on all of them: ``d = max(min_p z[k+p], min_p -z[k+p])`` with ``z = (x - median) /
-   spread`` and ``spread = max(IQR / 1.349, 5 % |median|, history's spread)``. The minimum over
-   ``PERSIST`` rows makes a one-row spike score nothing and puts the score on the first changed
-   row (the start, not when the change became large). The spread has no standard deviation of
-   the recent rows: an earlier incident in the reference would inflate it and hide the next one
-   (nezha's faults come minutes apart); ``history``, normal by contract, gives the floor.
+   spread`` and ``spread = max(IQR / 1.349, 5 % |median|, half history's spread)``. The
+   minimum over ``PERSIST`` rows makes a one-row spike score nothing and puts the score on the
+   first changed row (the start, not when the change became large). The spread has no
+   standard deviation of the recent rows: an earlier incident in the reference would inflate
+   it and hide the next one (nezha's faults come minutes apart); ``history``, normal by
+   contract, gives the floor.
    A quarter of the reference rows at an older level still widen the IQR: a change within
    ``REFERENCE_ROWS / 4`` rows of an earlier shift is found a few rows late.
 2. **Hysteresis**: a series' run of rows with ``d >= LOW`` that reaches ``THRESHOLD``
@@ -66,6 +67,9 @@ SHARE_WITHOUT_ALERT = 0.3  # no alert: the latest change must be a larger share 
 START_SHARE = 0.2
 SLACK_ROWS = 1
 MAX_GAP_STEPS = 3
+# Half of normal history's spread floors a series' spread: all of it (routine spikes
+# included) hid the small shifts of synthetic-hard's roots and let older episodes win.
+HISTORY_SHARE = 0.5
 TOP_SERIES = 5
 # IQR / 1.349 estimates the standard deviation of normal data.
 _IQR_TO_SD = 1.349
@@ -172,7 +176,8 @@ def step_scores(frame: pd.DataFrame, history: pd.DataFrame | None = None) -> np.
     iqr = (rolling.quantile(0.75) - rolling.quantile(0.25)).shift(1).to_numpy() / _IQR_TO_SD
     spread = np.fmax(iqr, np.abs(center) * RELATIVE_FLOOR)
     if history is not None:
-        spread = np.fmax(spread, _history_spread(history, frame.columns)[None, :])
+        floor = HISTORY_SHARE * _history_spread(history, frame.columns)
+        spread = np.fmax(spread, floor[None, :])
     spread = np.fmax(spread, 1e-9)
     values = frame.to_numpy()
     n = len(values)
