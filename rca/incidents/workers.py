@@ -212,16 +212,20 @@ class AnalysisPool:
             outcome = self._execute(job)
         except RCAInputError as exc:
             self.store.fail(incident_id, self.name, str(exc))
+            self._after(incident_id)
             return
         except BrokenProcessPool:
             status = self.store.release(
                 incident_id, self.name, "an analysis process died (out of memory?)"
             )
             log.warning("an analysis process died during %s: %s", incident_id, status)
+            if status == "failed":
+                self._after(incident_id)
             return
         except Exception as exc:
             log.exception("analysis of %s failed", incident_id)
             self.store.fail(incident_id, self.name, f"internal error: {type(exc).__name__}: {exc}")
+            self._after(incident_id)
             return
         elapsed = (self.clock() - started).total_seconds()
         self._seconds_per_analysis = 0.8 * self._seconds_per_analysis + 0.2 * elapsed
@@ -237,6 +241,10 @@ class AnalysisPool:
             log.warning("analysis of %s finished after its claim was lost", incident_id)
             return
         self.completed += 1
+        self._after(incident_id)
+
+    def _after(self, incident_id: str) -> None:
+        """``on_finished`` for every analysis that ended, done or failed."""
         if self.on_finished is not None:
             try:
                 self.on_finished(incident_id)
@@ -261,15 +269,21 @@ class AnalysisPool:
             )
         first = start - pd.Timedelta(seconds=self.history_seconds)
         services = row["services"]
-        frame = self.source.window(first, end, services)
+        missing = RCAInputError(
+            f"no data between {start.isoformat()} and {end.isoformat()}"
+            + (f" for services {', '.join(services)}" if services else "")
+            + ": nothing was ingested for that time. Check that collectors send to Kafka and "
+            "that ingest reads it (/readyz: consumer, series, newest_sample)"
+        )
+        try:
+            frame = self.source.window(first, end, services)
+        except RCAInputError as exc:
+            raise missing from exc
         history = frame.loc[frame.index < start]
         window = frame.loc[frame.index >= start]
         window = window.loc[:, window.notna().any(axis=0)]
         if window.shape[1] == 0 or len(window.index) < 2:
-            raise RCAInputError(
-                f"no samples between {start.isoformat()} and {end.isoformat()}"
-                + (f" for services {', '.join(services)}" if services else "")
-            )
+            raise missing
         history = history.reindex(columns=window.columns) if len(history.index) >= 2 else None
         job = AnalysisJob(
             incident_id=row["id"],
