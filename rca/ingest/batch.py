@@ -50,6 +50,8 @@ def store_records(
     decode: Decoder = decode_record,
 ) -> BatchOutcome:
     """Decode ``values`` and write their samples to ``store`` (see the module docstring)."""
+    if store.max_series is not None:
+        state.bound(store.max_series)
     outcome = BatchOutcome()
     samples = Samples()
     # (index, end of its samples, its valid and its invalid points)

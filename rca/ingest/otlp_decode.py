@@ -105,6 +105,14 @@ class DecodeState:
     distributions: dict[SeriesTuple, Distribution] = field(default_factory=dict)
     services: dict[bytes, str] = field(default_factory=dict)
 
+    def bound(self, max_series: int) -> None:
+        """Forget the cumulative points once more series are tracked than ``max_series``: their
+        next points start afresh (one interval without a rate), and memory stays bounded
+        whatever series arrive."""
+        for table in (self.counters, self.distributions):
+            if len(table) > max_series:
+                table.clear()
+
     def service_of(self, resource: bytes) -> str:
         """:func:`service_name` of a serialized ``Resource``, cached."""
         service = self.services.get(resource)

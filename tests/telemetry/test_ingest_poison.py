@@ -190,3 +190,17 @@ def test_window_without_a_token_configured_is_open() -> None:
     finally:
         running.shutdown()
         running.server_close()
+
+
+def test_the_decoders_cumulative_state_is_bounded_by_the_series_cap():
+    """Counters' last points are kept per series to compute rates; beyond the store's series
+    cap they are forgotten (a new series' first point has no rate anyway), not kept for ever."""
+    from rca.ingest.otlp_decode import DecodeState
+
+    state = DecodeState()
+    for i in range(30):
+        state.counters[(f"s{i}", "m", "rate", ())] = (0, 1, 1.0)
+    state.bound(50)
+    assert len(state.counters) == 30  # under the cap: kept
+    state.bound(20)
+    assert not state.counters
