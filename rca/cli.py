@@ -168,7 +168,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     )
     print(f"{'rank':>4}  {'service':<24} {'score':>10}  strongest series")
     for position, (service, score) in enumerate(services[: args.top], start=1):
-        print(f"{position:>4}  {service:<24} {score:>10.3g}  {best_series[service].series}")
+        # A service whose every series was dropped keeps its place in the ranking, last.
+        cause = best_series.get(service)
+        shown = cause.series if cause is not None else "(every series dropped as flat)"
+        print(f"{position:>4}  {service:<24} {score:>10.3g}  {shown}")
     if args.truth:
         names = [service for service, _ in services]
         where = f"#{names.index(args.truth) + 1}" if args.truth in names else "not ranked"

@@ -168,9 +168,10 @@ def test_analyze_all_nan_and_constant_series_is_not_a_crash(tmp_path, capsys):
     rows = "\n".join(f"{t},5,,{t % 3 + (10 if t >= 20 else 0)}" for t in range(40))
     path = tmp_path / "flat.csv"
     path.write_text("time,a_cpu,b_cpu,c_cpu\n" + rows + "\n")
-    code, out, err = analyze(capsys, str(path), "--onset", "20", "--method", "nsigma")
+    code, out, err = analyze(capsys, str(path), "--onset", "20", "--method", "run-topology")
     assert code == 0, err
     assert "2 dropped" in out and " c " in out
+    assert "(every series dropped as flat)" in out  # a and b keep a place, last
 
 
 def test_bench_on_synthetic_writes_the_documented_json(tmp_path):
