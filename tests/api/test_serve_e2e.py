@@ -52,16 +52,21 @@ def serve(tmp_path: Path, broker: TansuBroker) -> Iterator[tuple[ServeProcess, s
         assert process.stop(), process.log.read_text()[-3000:]
 
 
-@pytest.mark.slow
-def test_grafana_alert_over_http_names_the_injected_root_cause(serve, broker, incident):
-    process, topic = serve
+def feed(process: ServeProcess, broker: TansuBroker, topic: str, incident) -> dict:
+    """The incident's series onto Kafka as OTLP; the server's state once it has them all."""
     sink = KafkaSink(broker.bootstrap, topic)
     try:
         sink.send(otlp_records(incident.frame))
     finally:
         sink.close()
     expected = len(incident.frame.columns)
-    state = process.wait_ready(lambda s: s["series"] == expected and s["newest_sample"] is not None)
+    return process.wait_ready(lambda s: s["series"] == expected and s["newest_sample"] is not None)
+
+
+@pytest.mark.slow
+def test_grafana_alert_over_http_names_the_injected_root_cause(serve, broker, incident):
+    process, topic = serve
+    state = feed(process, broker, topic, incident)
     assert state["checks"] == {"store": True, "model": True, "consumer": True}
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -99,13 +104,7 @@ def test_without_being_told_the_onset_rest_and_a_late_alert_name_the_root_cause(
     is 3 minutes after the change (no rca_onset): the onset detector finds the change, and
     both analyses name the injected root cause."""
     process, topic = serve
-    sink = KafkaSink(broker.bootstrap, topic)
-    try:
-        sink.send(otlp_records(incident.frame))
-    finally:
-        sink.close()
-    expected = len(incident.frame.columns)
-    process.wait_ready(lambda s: s["series"] == expected and s["newest_sample"] is not None)
+    feed(process, broker, topic, incident)
     alert = fixture("alertmanager")
     alert["alerts"][0]["startsAt"] = (incident.onset + pd.Timedelta(minutes=3)).isoformat()
     rest = {"start": incident.window_start.isoformat(), "end": incident.end.isoformat()}
