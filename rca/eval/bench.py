@@ -210,6 +210,26 @@ def candidate_count(window: Window) -> int:
     return len({normalize_service(service_of(str(c))) for c in window.columns})
 
 
+def failed_case(
+    case: Case, method: str, seconds: float, error: str, **context: object
+) -> CaseOutcome:
+    """The outcome of a case that could not be ranked: counted, the truth unranked."""
+    return CaseOutcome(
+        case.dataset,
+        method,
+        case.case_id,
+        case.truth.service,
+        case.truth.fault,
+        None,
+        None,
+        bool(case.truth.metrics),
+        seconds,
+        (),
+        error=error,
+        **context,  # type: ignore[arg-type]
+    )
+
+
 def run_case(
     case: Case,
     method_name: str,
@@ -236,20 +256,8 @@ def run_case(
         method.fit(case.history, call_graph=case.call_graph, series_graph=case.true_graph)
         result = method.rank(case.window, onset, alert=alert)
     except Exception as exc:  # a failing method must not stop the benchmark; it is counted
-        return CaseOutcome(
-            case.dataset,
-            method_name,
-            case.case_id,
-            case.truth.service,
-            case.truth.fault,
-            None,
-            None,
-            bool(case.truth.metrics),
-            time.perf_counter() - started,
-            (),
-            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
-            **context,
-        )
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        return failed_case(case, method_name, time.perf_counter() - started, error, **context)
     seconds = time.perf_counter() - started
     ranks = rank_truth(result, case.truth)
     top = tuple(service for service, _ in result.services()[:5])
@@ -405,22 +413,9 @@ def _run_protocol(
         handed = hand_onset(viewed, protocol, detector)
     except Exception as exc:  # the case still counts, as a miss
         error = f"protocol: {type(exc).__name__}: {exc}"
+        candidates = candidate_count(case.window)
         yield from (
-            CaseOutcome(
-                case.dataset,
-                method,
-                case.case_id,
-                case.truth.service,
-                case.truth.fault,
-                None,
-                None,
-                bool(case.truth.metrics),
-                0.0,
-                (),
-                error=error,
-                candidates=candidate_count(case.window),
-                truth_observed=False,
-            )
+            failed_case(case, method, 0.0, error, candidates=candidates, truth_observed=False)
             for method in methods
         )
         return
