@@ -73,12 +73,10 @@ class Pipeline(RCAMethod):
         ranking = self.ranker.rank(graph, scores, onset, step, symptoms)
         timings["rank"] = time.perf_counter() - started
 
-        drawn = graph.to_networkx()
-        drawn.graph.update(graph.stats)
         return RCAResult(
             self.name,
             ranking.causes,
-            graph=drawn,
+            graph=graph,
             timings_seconds=timings,
             dropped=tuple(scores.dropped),
             service_scores=ranking.service_scores,

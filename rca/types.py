@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -165,20 +164,6 @@ class CausalGraph:
         lags = None if self.lag_steps is None else self.lag_steps.T
         return CausalGraph(self.nodes, self.weights.T, flip, lags, dict(self.stats))
 
-    def to_networkx(self) -> nx.DiGraph:
-        """Every node, and every edge with its ``weight`` (and ``learned``, ``lag_steps`` when
-        known)."""
-        graph = nx.DiGraph()
-        graph.add_nodes_from(self.nodes)
-        for edge in self.edges():
-            data: dict[str, float] = {"weight": edge.weight}
-            if edge.learned is not None:
-                data["learned"] = edge.learned
-            if edge.lag_steps is not None:
-                data["lag_steps"] = edge.lag_steps
-            graph.add_edge(edge.cause, edge.effect, **data)
-        return graph
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -205,16 +190,16 @@ class RankedCause:
 class RCAResult:
     """What every RCA method returns.
 
-    ``causes`` is sorted by descending score. ``graph`` (cause -> effect, edge attribute
-    ``weight``) is ``None`` for methods that build none. ``dropped`` names the series the method
-    ignored (constant, empty) so a person can see what was not looked at. ``service_scores``
-    (best first) is set by methods that score services themselves rather than by their best
-    series.
+    ``causes`` is sorted by descending score. ``graph`` (cause -> effect, with weights and,
+    where estimated, lags) is ``None`` for methods that build none. ``dropped`` names the
+    series the method ignored (constant, empty) so a person can see what was not looked at.
+    ``service_scores`` (best first) is set by methods that score services themselves rather
+    than by their best series.
     """
 
     method: str
     causes: list[RankedCause]
-    graph: nx.DiGraph | None = None
+    graph: CausalGraph | None = None
     timings_seconds: dict[str, float] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     service_scores: dict[str, float] | None = None

@@ -136,5 +136,6 @@ def test_granger_pagerank_puts_mass_on_a_driver(rng):
     index = pd.date_range("2026-01-01", periods=steps, freq="1s", tz="UTC")
     window = pd.DataFrame({"up:m": driver, "down:m": follower}, index=index)
     result = make_method("granger-pagerank").rank(window, index[200])
-    assert result.graph is not None and result.graph.has_edge("up:m", "down:m")
+    assert result.graph is not None
+    assert ("up:m", "down:m") in {(e.cause, e.effect) for e in result.graph.edges()}
     assert result.causes[0].series == "up:m"

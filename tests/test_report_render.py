@@ -209,13 +209,13 @@ def test_panels_span_services_and_metrics_with_the_alert_beside_the_top_cause(so
 
 def test_page_shows_granger_epochs_as_a_count_and_the_onset_method(sockshop):
     case, result = sockshop
-    result.graph.graph["granger_epochs"] = 40.0
+    result.graph.stats["granger_epochs"] = 40.0
     try:
         page = render_report(
             "c1", "REST query", result, case.window, case.onset, onset_method="given by the test"
         )
     finally:
-        del result.graph.graph["granger_epochs"]
+        del result.graph.stats["granger_epochs"]
     assert "granger epochs 40 ·" in page and "granger_epochs 40 s" not in page
     assert "(given by the test)" in page and "alert: REST query" in page
     assert "<h1>Likely root cause: session-db" in page

@@ -31,7 +31,7 @@ from rca.eval.scoring import (
 )
 from rca.eval.views import View, apply_views, case_seed, shift_onset, truth_observed
 from rca.methods import make_method
-from rca.types import Alert, service_of
+from rca.types import Alert, CausalGraph, service_of
 from rca.window import Window, infer_step_seconds
 
 # Methods whose order is their seed alone get one seed per case (from the run's seed and the
@@ -287,12 +287,12 @@ def _steps_between(window: Window, start: pd.Timestamp, end: pd.Timestamp) -> fl
     return (end - start).total_seconds() / infer_step_seconds(window.index)
 
 
-def edge_precision(found: nx.DiGraph, truth: nx.DiGraph) -> tuple[float | None, float]:
-    """Share of ``found``'s learned edges (attribute ``learned`` > 0; every edge when no edge
-    carries the attribute) that are true cause -> effect edges, and that share for a random
-    guess over the same nodes. ``None`` when nothing was learned."""
+def edge_precision(found: CausalGraph, truth: nx.DiGraph) -> tuple[float | None, float]:
+    """Share of ``found``'s learned edges (every edge when the graph does not say which were
+    learned) that are true cause -> effect edges, and that share for a random guess over the
+    same nodes. ``None`` when nothing was learned."""
     nodes = set(found.nodes)
-    learned = [(u, v) for u, v, d in found.edges(data=True) if d.get("learned", 1.0) > 0]
+    learned = [(e.cause, e.effect) for e in found.edges() if e.learned is None or e.learned > 0]
     true_edges = {(u, v) for u, v in truth.edges if u in nodes and v in nodes and u != v}
     pairs = max(len(nodes) * (len(nodes) - 1), 1)
     chance = len(true_edges) / pairs

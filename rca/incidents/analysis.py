@@ -115,10 +115,10 @@ def result_json(
     edges: list[list[Any]] = []
     if result.graph is not None:
         keep = set(nodes)
-        for u, v, data in result.graph.edges(data=True):
-            weight = finite(data.get("weight", 1.0))
-            if u in keep and v in keep and u != v and weight:
-                edges.append([str(u), str(v), weight])
+        for edge in result.graph.edges():
+            weight = finite(edge.weight)
+            if edge.cause in keep and edge.effect in keep and edge.cause != edge.effect and weight:
+                edges.append([edge.cause, edge.effect, weight])
         edges.sort(key=lambda e: (-e[2], e[0], e[1]))
         edges = edges[:GRAPH_EDGES]
     step = (window.index[1] - window.index[0]).total_seconds() if len(window.index) > 1 else None

@@ -9,7 +9,6 @@ in the published tables; it is here as that control.
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -17,7 +16,7 @@ from rca.causal.granger import granger_pvalues
 from rca.detect.flat import flat_columns
 from rca.methods.base import RCAMethod, causes_from_scores
 from rca.rank.pagerank import pagerank
-from rca.types import Alert, RCAResult
+from rca.types import Alert, CausalGraph, RCAResult
 from rca.window import Window
 
 # Fewer residual degrees of freedom than this and a lag order is not tested.
@@ -45,10 +44,8 @@ class GrangerPageRank(RCAMethod):
                 break
             significant |= granger_pvalues(values, lag) < self.alpha
         names = [str(c) for c in data.columns]
-        graph = nx.DiGraph()
-        graph.add_nodes_from(names)
-        for i, j in zip(*np.nonzero(significant), strict=True):
-            graph.add_edge(names[i], names[j], weight=1.0)
+        edges = significant.astype(float)
+        graph = CausalGraph(tuple(names), edges, learned=edges)
         # Walk effect -> cause: transpose of the cause -> effect adjacency.
         scores = pagerank(significant.T.astype(float), damping=self.damping) if n else np.zeros(0)
         if not significant.any():

@@ -113,7 +113,7 @@ def _meta(
     onset = f"onset {found.onset.isoformat()}"
     if found.onset_method:
         onset += f" ({found.onset_method})"
-    stats = dict(result.graph.graph) if result.graph is not None else {}
+    stats = dict(result.graph.stats) if result.graph is not None else {}
     # Graph statistics are counts (granger_epochs: training epochs), never seconds.
     counts = "".join(f" · {k.replace('_', ' ')} {v:g}" for k, v in sorted(stats.items()))
     timings = ", ".join(f"{k} {seconds_text(v)}" for k, v in result.timings_seconds.items())

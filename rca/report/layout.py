@@ -20,7 +20,7 @@ import networkx as nx
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
-from rca.types import service_of
+from rca.types import CausalGraph, service_of
 
 FONT_SIZE = 9.0
 _PAD_X = 5.0  # points between a label and its box, sideways
@@ -99,22 +99,22 @@ _Node = str | _Via
 
 
 def service_graph(
-    graph: nx.DiGraph, keep: Collection[str] = (), max_edges: int = 120
+    graph: CausalGraph, keep: Collection[str] = (), max_edges: int = 120
 ) -> nx.DiGraph:
     """Series edges folded into service edges (weight: the heaviest series edge between the
     two; edges within a service dropped): every edge touching a service in ``keep``, then the
     heaviest others up to ``max_edges`` in all."""
     folded: dict[tuple[str, str], float] = {}
-    for u, v, data in graph.edges(data=True):
-        a, b = _service(str(u)), _service(str(v))
+    for edge in graph.edges():
+        a, b = _service(edge.cause), _service(edge.effect)
         if a != b:
-            folded[a, b] = max(folded.get((a, b), 0.0), float(data.get("weight", 1.0)))
+            folded[a, b] = max(folded.get((a, b), 0.0), edge.weight)
     ordered = sorted(folded.items(), key=lambda item: (-item[1], item[0]))
     touches = [a in keep or b in keep for (a, b), _ in ordered]
     touching = [item for item, t in zip(ordered, touches, strict=True) if t]
     others = [item for item, t in zip(ordered, touches, strict=True) if not t]
     services = nx.DiGraph()
-    services.add_nodes_from(sorted({_service(str(n)) for n in graph.nodes}))
+    services.add_nodes_from(sorted({_service(n) for n in graph.nodes}))
     for (a, b), weight in (touching + others)[: max(max_edges, len(touching))]:
         services.add_edge(a, b, weight=weight)
     return services
