@@ -6,18 +6,66 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rca.compute import configure_torch_threads
 from rca.errors import RCAInputError
-from rca.settings import get_settings
+from rca.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import networkx as nx
     import pandas as pd
+
+
+# Docstring markup as it reads in a terminal: ``x`` and :func:`x` (any role) become `x`.
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``(.+?)``")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText's inline markup (help shows docstrings)."""
+    return _RST_LITERAL.sub(r"`\1`", _RST_ROLE.sub(r"`\1`", text))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Each flag's help ends with its default (where it has one that is not None or False);
+    descriptions keep their paragraphs; docstring markup is made plain."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = plain_text(action.help or "")
+        default = action.default
+        # Identity, not ==: a default of 0 is shown, False (a store_true flag) is not.
+        shown = default is not None and default is not False and default is not argparse.SUPPRESS
+        if shown and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # Lines break at spaces only: flags and names (--call-graph, rca-ingest) stay whole.
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            "\n".join(indent + line for line in self._split_lines(part, width))
+            for part in plain_text(text).split("\n\n")
+        )
+
+
+class _Parser(argparse.ArgumentParser):
+    """``rca``'s parser; subcommand parsers are made of this class too, so every one of them
+    (those registered outside this module included) formats its help with :class:`HelpFormatter`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+_DATA_ROOT_HELP = "folder holding the datasets (default: $RCA_DATA_ROOT, else ../shared/data)"
 
 
 def _data_root(flag: Path | None) -> Path | None:
@@ -359,8 +407,13 @@ def cmd_grafana_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap_help(settings: Settings) -> str:
+    return f"Kafka host:port (default: $RCA_KAFKA_BOOTSTRAP, here {settings.kafka_bootstrap})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rca", description=__doc__)
+    settings = get_settings()  # the effective defaults of flags that fall back to RCA_* settings
+    parser = _Parser(prog="rca", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="accuracy and speed of methods on labelled datasets")
@@ -373,17 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--methods",
         default="random,nsigma,baro,granger-pagerank",
-        help="comma-separated registered methods",
+        help="comma-separated registered methods (rca methods)",
     )
-    bench.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="folder holding the datasets (default: $RCA_DATA_ROOT, ../shared/data)",
-    )
+    bench.add_argument("--data-root", type=Path, default=None, help=_DATA_ROOT_HELP)
     bench.add_argument("--limit", type=int, default=None, help="at most N cases per dataset")
     bench.add_argument("--json", default=None, help="also write the results to this file")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--seed", type=int, default=0, help="seed of the methods and of generated datasets"
+    )
     bench.add_argument(
         "--split",
         choices=["all", "tune", "holdout"],
@@ -428,7 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         " them) to the methods",
     )
     bench.add_argument("--by-fault", action="store_true", help="also print per-fault results")
-    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.add_argument(
+        "--quiet", action="store_true", help="no progress (a bar on a terminal, else log lines)"
+    )
     bench.set_defaults(func=cmd_bench)
 
     analyze = sub.add_parser("analyze", help="rank the causes of one incident in a wide CSV")
@@ -442,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--alert-time",
         default=None,
-        help="when the alert fired: the detected onset is at or before it",
+        help="when the alert fired: the detected onset is at or before it (default: none)",
     )
     analyze.add_argument("--method", default="run", help="a registered method (rca methods)")
     analyze.add_argument(
@@ -463,9 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="take the CSV's first DURATION (e.g. 30m) as normal history, the rest as window",
     )
-    analyze.add_argument("--top", type=int, default=10, help="rows to print (default: 10)")
-    analyze.add_argument("--seed", type=int, default=0, help="method seed (default: 0)")
-    analyze.add_argument("--truth", default=None, help="known root-cause service: show its rank")
+    analyze.add_argument("--top", type=int, default=10, help="rows to print")
+    analyze.add_argument("--seed", type=int, default=0, help="method seed")
+    analyze.add_argument(
+        "--truth", default=None, help="known root-cause service: show its rank (default: none)"
+    )
     analyze.add_argument("--json", default=None, help="also write the ranking to this file")
     analyze.set_defaults(func=cmd_analyze)
 
@@ -473,18 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
     methods.set_defaults(func=cmd_methods)
 
     datasets = sub.add_parser("datasets", help="list the registered datasets")
-    datasets.add_argument("--data-root", type=Path, default=None)
+    datasets.add_argument("--data-root", type=Path, default=None, help=_DATA_ROOT_HELP)
     datasets.set_defaults(func=cmd_datasets)
 
     broker = sub.add_parser(
         "broker", help="run the tansu Kafka-compatible broker on loopback (one machine, tests)"
     )
-    broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument("--host", default="127.0.0.1", help="address to listen on")
     broker.add_argument("--port", type=int, default=None, help="default: a free port")
     broker.add_argument(
         "--partitions",
         type=int,
-        default=get_settings().metrics_partitions,
+        default=settings.metrics_partitions,
         help="partitions of the metrics topic",
     )
     broker.set_defaults(func=cmd_broker)
@@ -492,16 +546,24 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser(
         "ingest", help="consume OTLP metrics from Kafka into the window store (consumer group)"
     )
-    ingest.add_argument("--bootstrap", default=None, help="Kafka host:port (RCA_KAFKA_BOOTSTRAP)")
-    ingest.add_argument("--group", default=None, help="consumer group (RCA_INGEST_GROUP)")
+    ingest.add_argument("--bootstrap", default=None, help=_bootstrap_help(settings))
+    ingest.add_argument(
+        "--group",
+        default=None,
+        help=f"consumer group (default: $RCA_INGEST_GROUP, here {settings.ingest_group})",
+    )
     ingest.add_argument(
         "--retention",
         type=_duration_seconds,
         default=None,
-        help="window kept and rebuilt on start, e.g. 1h (RCA_RETENTION_SECONDS)",
+        help="window kept and rebuilt on start, e.g. 1h (default: $RCA_RETENTION_SECONDS, "
+        f"here {settings.retention_seconds:g} s)",
     )
     ingest.add_argument(
-        "--step", type=_duration_seconds, default=None, help="grid step (RCA_STEP_SECONDS)"
+        "--step",
+        type=_duration_seconds,
+        default=None,
+        help=f"grid step, e.g. 15s (default: $RCA_STEP_SECONDS, here {settings.step_seconds:g} s)",
     )
     ingest.add_argument(
         "--http", default="127.0.0.1:8465", help="status endpoint host:port (port 0: any free)"
@@ -510,21 +572,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-series",
         type=int,
         default=None,
-        help="series kept; more are counted in /health and dropped (RCA_MAX_SERIES)",
+        help="series kept; more are counted in /health and dropped "
+        f"(default: $RCA_MAX_SERIES, here {settings.max_series})",
     )
     ingest.set_defaults(func=cmd_ingest)
 
     serve = sub.add_parser(
         "serve", help="the REST API and alert webhooks, with the ingest consumer by default"
     )
-    serve.add_argument("--host", default="127.0.0.1", help="non-loopback needs RCA_API_TOKEN")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on; non-loopback needs RCA_API_TOKEN"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     serve.add_argument(
         "--no-ingest",
         action="store_true",
         help="API only: windows from the ingest workers (RCA_INGEST_URL)",
     )
-    serve.add_argument("--bootstrap", default=None, help="Kafka host:port (RCA_KAFKA_BOOTSTRAP)")
+    serve.add_argument("--bootstrap", default=None, help=_bootstrap_help(settings))
     serve.set_defaults(func=cmd_serve)
 
     grafana = sub.add_parser("grafana", help="Grafana integration")
@@ -537,8 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_argument(
         "--api-url", default=None, help="how Grafana reaches this API (default: RCA_PUBLIC_URL)"
     )
-    provision.add_argument("--folder-uid", default="rca")
-    provision.add_argument("--dashboard-uid", default="rca-incidents")
+    provision.add_argument("--folder-uid", default="rca", help="uid of the RCA folder")
+    provision.add_argument(
+        "--dashboard-uid", default="rca-incidents", help="uid of the incidents dashboard"
+    )
     provision.set_defaults(func=cmd_grafana_provision)
 
     from rca.demo.command import add_parser as add_demo_parser
