@@ -1,7 +1,8 @@
-"""The ``rca`` command end to end: ``analyze`` in process, ``bench`` in a subprocess as a
-user runs it."""
+"""The ``rca`` command end to end: ``analyze`` and the bench's progress in process, ``bench`` in
+a subprocess as a user runs it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,18 @@ def test_bench_bad_folder_and_bad_method_are_clear_errors(tmp_path):
     assert done.returncode == 2 and "RCAEval's layout" in done.stderr
     done = rca("bench", "--dataset", "synthetic", "--methods", "nope", "--quiet")
     assert done.returncode == 2 and "unknown method" in done.stderr
+
+
+def test_bench_progress_off_a_terminal_is_log_lines_with_counts_and_real_rates(capsys):
+    code = main(["bench", "--dataset", "synthetic", "--limit", "3", "--methods", "nsigma"])
+    err = capsys.readouterr().err  # stderr captured: not a terminal, as in CI or behind | tee
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("synthetic: ")]
+    assert [line.split(",")[0].split(" in ")[0] for line in lines] == [
+        "synthetic: 1/3 cases",
+        "synthetic: 3/3 cases",
+    ]
+    assert "ETA" in lines[0] and "AC@1 nsigma=" in lines[-1]
+    for line in lines:
+        rate = re.search(r"([0-9.]+) (cases/s|s/case)", line)
+        assert rate is not None and float(rate.group(1)) > 0, line

@@ -9,7 +9,6 @@ case's alert. Every method gets the same case and the same onset.
 from __future__ import annotations
 
 import math
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -19,9 +18,9 @@ from typing import Literal, Protocol
 import networkx as nx
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from rca.datasets.base import Case, Dataset
+from rca.eval.progress import CaseProgress
 from rca.eval.scoring import (
     accuracy_at,
     average_accuracy,
@@ -371,32 +370,27 @@ def run_bench(
     for dataset in datasets:
         ids = pick_cases(split_cases(dataset.case_ids(), split), limit)
         per_method: dict[str, list[CaseOutcome]] = {m: [] for m in methods}
-        # disable=None: a bar on a terminal, one summary line per dataset otherwise.
-        bar = tqdm(
-            ids, desc=dataset.name, unit="case", disable=None if progress else True, file=sys.stderr
-        )
-        started = time.perf_counter()
-        for case_id in bar:
+        report = CaseProgress(dataset.name, len(ids)) if progress else None
+        for case_id in ids:
             for outcome in _run_protocol(dataset.load(case_id), methods, seed, protocol, detector):
                 per_method[outcome.method].append(outcome)
                 outcomes.append(outcome)
                 if on_outcome:
                     on_outcome(outcome)
-            bar.set_postfix(
-                {
-                    m: f"{accuracy_at([o.service_rank for o in v], 1):.2f}"
-                    for m, v in per_method.items()
-                }
-            )
+            if report is not None:
+                report.advance(_accuracy_note(per_method))
+        if report is not None:
+            report.close()
         rows.extend(summarize(dataset.name, m, per_method[m], protocol.label) for m in methods)
-        if progress and bar.disable:
-            elapsed = time.perf_counter() - started
-            print(
-                f"{dataset.name}: {len(ids)} cases x {len(methods)} methods in {elapsed:.1f} s "
-                f"({len(ids) / max(elapsed, 1e-9):.1f} cases/s)",
-                file=sys.stderr,
-            )
     return rows, outcomes
+
+
+def _accuracy_note(per_method: dict[str, list[CaseOutcome]]) -> str:
+    """The progress note: each method's AC@1 so far."""
+    scores = (
+        f"{m}={accuracy_at([o.service_rank for o in v], 1):.2f}" for m, v in per_method.items()
+    )
+    return "AC@1 " + " ".join(scores)
 
 
 def _run_protocol(
