@@ -513,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--history-span",
         type=_duration_seconds,
         default=None,
+        metavar="DURATION",
         help="take the CSV's first DURATION (e.g. 30m) as normal history, the rest as window",
     )
     analyze.add_argument("--top", type=int, default=10, help="rows to print")
@@ -534,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
         "broker", help="run the tansu Kafka-compatible broker on loopback (one machine, tests)"
     )
     broker.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    broker.add_argument("--port", type=int, default=None, help="default: a free port")
+    broker.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default: a free port)"
+    )
     broker.add_argument(
         "--partitions",
         type=int,
@@ -556,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retention",
         type=_duration_seconds,
         default=None,
+        metavar="DURATION",
         help="window kept and rebuilt on start, e.g. 1h (default: $RCA_RETENTION_SECONDS, "
         f"here {settings.retention_seconds:g} s)",
     )
@@ -563,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--step",
         type=_duration_seconds,
         default=None,
+        metavar="DURATION",
         help=f"grid step, e.g. 15s (default: $RCA_STEP_SECONDS, here {settings.step_seconds:g} s)",
     )
     ingest.add_argument(
