@@ -13,8 +13,10 @@ Real where the machine allows, modelled (and labelled so) where it does not:
 - ``link-delay``, ``link-jitter``, ``link-loss``: read by a robot for every message on its
   link to the fog node, both ways (tc-netem's semantics, applied in the sender).
 
-Every activation records ``started_unix_ns`` once the effect is on (the threads run, the flags
-are set): the ground truth the injector logs.
+What each fault sets from its parameters (a delay, a share of requests, a clock factor, a
+leak rate...) and its caps come from :data:`services.stack.FAULTS`, the table the simulator
+(:mod:`services.sim`) reads too. Every activation records ``started_unix_ns`` once the effect
+is on (the threads run, the flags are set): the ground truth the injector logs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.stack import FAULTS
+from services.stack import EFFECTS, FAULTS
 
 _LEAK_TICK_SECONDS = 0.1
 
@@ -39,6 +41,8 @@ class ActiveFault:
     params: dict[str, float]
     started_unix_ns: int
     modelled: bool
+    # What it sets from its parameters, by quantity (services.stack.Effect).
+    effects: dict[str, float] = field(default_factory=dict, repr=False)
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
     threads: list[threading.Thread] = field(default_factory=list, repr=False)
 
@@ -82,9 +86,10 @@ class FaultState:
         merged = {**spec.defaults, **{k: float(v) for k, v in (params or {}).items()}}
         if any(v < 0 for v in merged.values()):
             raise ValueError("fault parameters must not be negative")
-        active = ActiveFault(uuid.uuid4().hex[:12], fault, merged, 0, spec.modelled)
+        effects = spec.effects_of(merged)
+        active = ActiveFault(uuid.uuid4().hex[:12], fault, merged, 0, spec.modelled, effects)
         if fault == "cpu":
-            for i in range(max(1, int(merged["threads"]))):
+            for i in range(int(effects["busy_threads"])):
                 thread = threading.Thread(
                     target=_spin, args=(active.stop,), name=f"cpu-hog-{i}", daemon=True
                 )
@@ -122,14 +127,15 @@ class FaultState:
         with self._lock:
             return any(a.fault == fault for a in self._active.values())
 
-    def _param(self, fault: str, name: str, combine=max, default: float = 0.0) -> float:
+    def _effect(self, quantity: str) -> float:
+        """``quantity`` as the active faults set it (the hardest hit), neutral without one."""
         with self._lock:
-            values = [a.params[name] for a in self._active.values() if a.fault == fault]
-        return combine(values) if values else default
+            values = [a.effects[quantity] for a in self._active.values() if quantity in a.effects]
+        return EFFECTS[quantity].combine(values)
 
     def _grow(self, active: ActiveFault) -> None:
-        chunk_bytes = int(active.params["mb_per_s"] * 1e6 * _LEAK_TICK_SECONDS)
-        objects = int(active.params["objects_per_s"] * _LEAK_TICK_SECONDS)
+        chunk_bytes = int(active.effects["leak_bytes_per_s"] * _LEAK_TICK_SECONDS)
+        objects = int(active.effects["leak_objects_per_s"] * _LEAK_TICK_SECONDS)
         while not active.stop.wait(_LEAK_TICK_SECONDS):
             # bytearray(n) zero-fills, so every page is touched and counted as resident.
             self._leak.append(bytearray(chunk_bytes))
@@ -143,32 +149,32 @@ class FaultState:
             if not self._active:
                 return 0.0, False, False
             draws = self._rng.random(2)
-        delay = self._param("latency", "ms") / 1000.0
-        error = draws[0] < self._param("errors", "ratio")
-        drop = draws[1] < self._param("drop", "ratio")
+        delay = self._effect("delay_seconds")
+        error = draws[0] < self._effect("error_ratio")
+        drop = draws[1] < self._effect("drop_ratio")
         return delay, bool(error), bool(drop)
 
     @property
     def clock_factor(self) -> float:
         """GPU SM clock as a share of nominal (1 without ``gpu-throttle``)."""
-        return self._param("gpu-throttle", "clock_factor", min, 1.0)
+        return self._effect("clock_factor")
 
     @property
     def kv_taken(self) -> float:
         """Share of the KV cache taken away by ``kv-pressure``."""
-        return min(0.95, self._param("kv-pressure", "fraction"))
+        return self._effect("kv_taken")
 
     def link_delay_seconds(self) -> float:
         """One-way extra delay of one message on this service's link."""
-        delay = self._param("link-delay", "ms") / 1000.0
-        jitter = self._param("link-jitter", "ms") / 1000.0
+        delay = self._effect("link_delay_seconds")
+        jitter = self._effect("link_jitter_seconds")
         if jitter > 0:
             with self._lock:
                 delay += float(self._rng.uniform(0.0, jitter))
         return delay
 
     def link_lost(self) -> bool:
-        ratio = self._param("link-loss", "ratio")
+        ratio = self._effect("link_loss_ratio")
         if ratio <= 0:
             return False
         with self._lock:

@@ -7,7 +7,8 @@ optional modelled hardware (a GPU, an LLM engine's batch and KV cache, a robot's
 and the metrics it emits, by their OpenTelemetry semantic-convention name where one exists.
 
 Everything that runs a stack (:mod:`services.app`, :mod:`services.load`) or simulates it
-(:mod:`rca.datasets.synthetic`) reads the same :class:`Stack`.
+(:mod:`services.sim`) reads the same :class:`Stack`, and both read what each fault does from
+the same table (each fault's :class:`Effect` in :data:`FAULTS`).
 
 >>> stack = load_stack("sockshop")
 >>> sorted(stack.call_graph().successors("orders"))
@@ -16,6 +17,8 @@ Everything that runs a stack (:mod:`services.app`, :mod:`services.load`) or simu
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -105,9 +108,45 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+def _si(param: str, value: float) -> float:
+    """A fault parameter in SI units: parameters carry their unit in their name."""
+    if param == "ms":
+        return value / 1000.0
+    if param == "mb_per_s":
+        return value * 1e6
+    return value
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One quantity a fault sets from one of its parameters, in SI units, held within
+    ``low``..``high``: what the live service does (:mod:`services.faults`) and what the
+    simulator models (:mod:`services.sim`) read from here. ``strength`` is how hard the fault
+    hits (the simulator draws one per case; live it is 1): a harder hit scales the quantity up,
+    or down for a quantity a fault ``lowers`` (a clock). ``neutral`` is its value without the
+    fault; several active faults of one type combine to the hardest hit."""
+
+    quantity: str
+    param: str
+    low: float = 0.0
+    high: float = math.inf
+    lowers: bool = False
+    neutral: float = 0.0
+
+    def value(self, params: Mapping[str, float], strength: float = 1.0) -> float:
+        si = _si(self.param, params[self.param])
+        hit = si / strength if self.lowers else si * strength
+        return min(self.high, max(self.low, hit))
+
+    def combine(self, values: Iterable[float]) -> float:
+        """The hardest hit of several active faults' values (``neutral`` for none)."""
+        return (min if self.lowers else max)(values, default=self.neutral)
+
+
 @dataclass(frozen=True)
 class FaultSpec:
-    """A fault type: what it does, where it applies, its default parameters, its class."""
+    """A fault type: what it does, where it applies, its default parameters, its class, and the
+    quantities it sets from its parameters (:class:`Effect`)."""
 
     summary: str
     needs: Literal["any", "http", "gpu", "kv", "link"]
@@ -115,11 +154,20 @@ class FaultSpec:
     family: Literal["resource", "latency", "request"]
     # The metrics that count as the right indicator for metric-level scoring.
     indicators: tuple[str, ...]
+    effects: tuple[Effect, ...]
     modelled: bool = False
+
+    def effects_of(self, params: Mapping[str, float], strength: float = 1.0) -> dict[str, float]:
+        """Every quantity this fault sets, by name, from ``params`` (see :class:`Effect`)."""
+        return {e.quantity: e.value(params, strength) for e in self.effects}
 
 
 _LINK = ("messaging.client.operation.duration", "ros2.message.age", "ros2.message.period")
+_HTTP = ("http.server.request.duration",)
 
+# Caps: a share of requests or messages is at most all of them; a throttled clock keeps 5 % of
+# nominal (GPU steps stay finite); a tenth of the KV cache stays free (an engine without one
+# serves nothing, and the simulator's harder hits would take all of it).
 FAULTS: dict[str, FaultSpec] = {
     "cpu": FaultSpec(
         "CPU hog: busy threads in the target process",
@@ -127,6 +175,7 @@ FAULTS: dict[str, FaultSpec] = {
         {"threads": 1},
         "resource",
         ("process.cpu.utilization",),
+        (Effect("busy_threads", "threads", low=1.0),),
     ),
     "mem": FaultSpec(
         "memory leak: real allocations that grow until cleared (the collector then scans a "
@@ -135,27 +184,34 @@ FAULTS: dict[str, FaultSpec] = {
         {"mb_per_s": 6.0, "objects_per_s": 40000.0},
         "resource",
         ("process.memory.usage",),
+        (
+            Effect("leak_bytes_per_s", "mb_per_s"),
+            Effect("leak_objects_per_s", "objects_per_s"),
+        ),
     ),
     "latency": FaultSpec(
         "added latency on every request served",
         "http",
         {"ms": 60.0},
         "latency",
-        ("http.server.request.duration",),
+        _HTTP,
+        (Effect("delay_seconds", "ms"),),
     ),
     "errors": FaultSpec(
         "a share of requests answered with HTTP 500",
         "http",
         {"ratio": 0.4},
         "request",
-        ("http.server.request.duration",),
+        _HTTP,
+        (Effect("error_ratio", "ratio", high=1.0),),
     ),
     "drop": FaultSpec(
         "a share of requests never answered (the caller times out)",
         "http",
         {"ratio": 0.3},
         "request",
-        ("http.server.request.duration",),
+        _HTTP,
+        (Effect("drop_ratio", "ratio", high=1.0),),
     ),
     "gpu-throttle": FaultSpec(
         "GPU SM clock capped (power/thermal throttling); modelled where no GPU exists",
@@ -163,6 +219,7 @@ FAULTS: dict[str, FaultSpec] = {
         {"clock_factor": 0.4},
         "resource",
         ("hw.gpu.clock.sm", "hw.power", "hw.gpu.utilization"),
+        (Effect("clock_factor", "clock_factor", low=0.05, lowers=True, neutral=1.0),),
         modelled=True,
     ),
     "kv-pressure": FaultSpec(
@@ -171,10 +228,16 @@ FAULTS: dict[str, FaultSpec] = {
         {"fraction": 0.8},
         "resource",
         ("vllm.kv_cache_usage_perc", "vllm.num_requests_waiting", "vllm.num_preemptions"),
+        (Effect("kv_taken", "fraction", high=0.9),),
         modelled=True,
     ),
     "link-delay": FaultSpec(
-        "delay on the robot <-> fog link, both ways", "link", {"ms": 60.0}, "latency", _LINK
+        "delay on the robot <-> fog link, both ways",
+        "link",
+        {"ms": 60.0},
+        "latency",
+        _LINK,
+        (Effect("link_delay_seconds", "ms"),),
     ),
     "link-jitter": FaultSpec(
         "jitter on the robot <-> fog link (uniform 0..ms, both ways)",
@@ -182,6 +245,7 @@ FAULTS: dict[str, FaultSpec] = {
         {"ms": 120.0},
         "latency",
         _LINK,
+        (Effect("link_jitter_seconds", "ms"),),
     ),
     "link-loss": FaultSpec(
         "loss on the robot <-> fog link (messages never arrive)",
@@ -189,8 +253,11 @@ FAULTS: dict[str, FaultSpec] = {
         {"ratio": 0.4},
         "latency",
         _LINK,
+        (Effect("link_loss_ratio", "ratio", high=1.0),),
     ),
 }
+# Each quantity by its name (one fault type sets each).
+EFFECTS: dict[str, Effect] = {e.quantity: e for spec in FAULTS.values() for e in spec.effects}
 
 
 class _Model(BaseModel):

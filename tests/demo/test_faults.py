@@ -21,6 +21,7 @@ from demo_harness import AUTH, histogram_mean, in_process
 from patience import eventually
 
 from services.app import ServiceRuntime
+from services.faults import FaultState
 from services.stack import FAULTS, load_stack
 
 DURATION = "http.server.request.duration"
@@ -290,3 +291,35 @@ def test_every_fault_type_is_covered_here():
     assert covered == set(FAULTS)
     assert ServiceRuntime  # the real runtime is what runs in the tests above
     assert httpx
+
+
+def test_fault_state_sets_what_the_shared_effect_table_says():
+    """Live faults read their quantities and caps from services.stack.FAULTS, the table the
+    simulator reads: a delay in seconds, a share capped at every request, a clock floored at
+    5 % of nominal, a tenth of the KV cache kept; the hardest of several hits wins."""
+    faults = FaultState(seed=1)
+    try:
+        for fault, params in [
+            ("latency", {"ms": 80.0}),
+            ("latency", {"ms": 20.0}),
+            ("errors", {"ratio": 3.0}),
+            ("gpu-throttle", {"clock_factor": 0.5}),
+            ("gpu-throttle", {"clock_factor": 0.01}),
+            ("kv-pressure", {"fraction": 0.99}),
+            ("link-loss", {"ratio": 1.5}),
+        ]:
+            faults.inject(fault, params)
+        delay, error, drop = faults.request_fate()
+        assert (delay, error, drop) == (0.08, True, False)
+        assert faults.clock_factor == 0.05
+        assert (
+            faults.kv_taken
+            == 0.9
+            == FAULTS["kv-pressure"].effects_of({"fraction": 0.99})["kv_taken"]
+        )
+        assert all(faults.link_lost() for _ in range(20))
+        faults.clear()
+        assert faults.request_fate() == (0.0, False, False)
+        assert (faults.clock_factor, faults.kv_taken, faults.link_lost()) == (1.0, 0.0, False)
+    finally:
+        faults.close()
