@@ -18,7 +18,7 @@ from rca.causal.call_graph import from_service_graph_series
 from rca.detect.base import Detector
 from rca.methods.base import RCAMethod
 from rca.rank.base import Ranker
-from rca.types import Alert, RCAResult
+from rca.types import Alert, CausalGraph, RCAResult
 from rca.window import Window
 
 
@@ -44,16 +44,19 @@ class Pipeline(RCAMethod):
         self.history: Window | None = None
         self.call_graph: nx.DiGraph | None = None
         self.series_graph: nx.DiGraph | None = None
+        self.learned_graph: CausalGraph | None = None
 
     def fit(
         self,
         history: Window | None,
         call_graph: nx.DiGraph | None = None,
         series_graph: nx.DiGraph | None = None,
+        learned_graph: CausalGraph | None = None,
     ) -> Self:
         self.history = history
         self.call_graph = call_graph
         self.series_graph = series_graph
+        self.learned_graph = learned_graph
         return self
 
     def _rank(self, window: Window, onset: pd.Timestamp, alert: Alert | None) -> RCAResult:
@@ -63,7 +66,9 @@ class Pipeline(RCAMethod):
         timings["detect"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        inputs = GraphInputs(self.history, self._calls(window), self.series_graph)
+        inputs = GraphInputs(
+            self.history, self._calls(window), self.series_graph, self.learned_graph
+        )
         graph = self.graph_source.graph(window, onset, scores.names, inputs)
         timings["graph"] = time.perf_counter() - started
 

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     alert_after_seconds: float = 300.0
     alert_settle_seconds: float = 60.0
     history_seconds: float = 3600.0
+    # The learned causal graph is fitted in the background every graph_refresh_seconds (0: never;
+    # each analysis then learns its own) from the last graph_history_seconds of every series.
+    graph_refresh_seconds: float = 3600.0
+    graph_history_seconds: float = 86400.0
     # Who calls whom (a dependency CSV, or JSON with a "calls" list): the RCA's call-graph
     # prior. Service-graph metrics in the window (traces_service_graph_request_total) are
     # used with or without it.

@@ -164,6 +164,49 @@ class CausalGraph:
         lags = None if self.lag_steps is None else self.lag_steps.T
         return CausalGraph(self.nodes, self.weights.T, flip, lags, dict(self.stats))
 
+    def on(self, nodes: Sequence[str]) -> CausalGraph:
+        """The graph over ``nodes``, in that order: edges between nodes it knows, no edge to or
+        from a node it does not (a series that appeared after the graph was fitted)."""
+        index = {name: k for k, name in enumerate(self.nodes)}
+        known = np.array([name in index for name in nodes])
+        where = np.array([index.get(name, 0) for name in nodes], dtype=int)
+        both = np.outer(known, known)
+
+        def pick(matrix: np.ndarray | None) -> np.ndarray | None:
+            if matrix is None:
+                return None
+            return np.where(both, matrix[np.ix_(where, where)], 0).astype(matrix.dtype)
+
+        picked = pick(self.weights)
+        assert picked is not None
+        return CausalGraph(
+            tuple(nodes), picked, pick(self.learned), pick(self.lag_steps), dict(self.stats)
+        )
+
+    def to_json(self, min_weight: float = 1e-3) -> dict[str, object]:
+        """Nodes, the edges of weight at least ``min_weight`` as ``[cause, effect, weight]``
+        index triples (a fitted graph is sparse; the walk ignores lighter edges anyway), and
+        ``stats``."""
+        rows, cols = np.nonzero(self.weights >= min_weight)
+        return {
+            "nodes": list(self.nodes),
+            "edges": [
+                [int(i), int(j), round(float(self.weights[i, j]), 6)]
+                for i, j in zip(rows, cols, strict=True)
+            ],
+            "stats": dict(self.stats),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object], learned: bool = True) -> CausalGraph:
+        """The graph :meth:`to_json` wrote; ``learned``: every edge is a learned one."""
+        nodes = tuple(str(n) for n in data["nodes"])  # type: ignore[attr-defined]
+        weights = np.zeros((len(nodes), len(nodes)))
+        for i, j, weight in data["edges"]:  # type: ignore[attr-defined]
+            weights[int(i), int(j)] = float(weight)
+        stats = {str(k): float(v) for k, v in dict(data.get("stats") or {}).items()}  # type: ignore[call-overload]
+        return cls(nodes, weights, learned=weights.copy() if learned else None, stats=stats)
+
 
 @dataclass(frozen=True)
 class Evidence:

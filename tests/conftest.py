@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rca.settings import Settings
+
+# The suite's servers (in process and the `rca serve` subprocesses, which inherit this) learn
+# their graph per incident: a background fit beside every test server would cost minutes of CPU.
+# tests/api/test_graph_api.py switches it on where it is the subject.
+os.environ.setdefault("RCA_GRAPH_REFRESH_SECONDS", "0")
 
 
 @pytest.fixture

@@ -20,11 +20,12 @@ from rca.api.deps import AuthConfig
 from rca.api.embedded_ingest import EmbeddedIngest
 from rca.api.middleware import BodyLimit
 from rca.api.oplog import after_analysis
-from rca.api.routes import analyses, health, incidents, webhooks
+from rca.api.routes import analyses, graph, health, incidents, webhooks
 from rca.causal.call_graph import read_call_graph
 from rca.errors import RCAInputError
 from rca.grafana.writeback import GrafanaWriteBack
 from rca.incidents.alerts import clean_json
+from rca.incidents.graph_refresh import GraphRefresher
 from rca.incidents.service import AlertWindow, Housekeeper, IncidentService, NotFound
 from rca.incidents.sources import IngestHttpSource, WindowSource
 from rca.incidents.store import IncidentStore
@@ -124,14 +125,26 @@ def create_app(
             http_source = IngestHttpSource(settings.ingest_url, settings.resolved_api_token())
             windows = http_source
             ready_checks["ingest"] = http_source.reachable
+        call_graph = read_call_graph(settings.call_graph) if settings.call_graph else None
         pool = AnalysisPool(
             store,
             windows,
             workers=settings.workers,
             processes=settings.worker_processes,
             history_seconds=settings.history_seconds,
-            call_graph=read_call_graph(settings.call_graph) if settings.call_graph else None,
+            call_graph=call_graph,
         )
+        refresher = None
+        if windows is not None and settings.graph_refresh_seconds > 0:
+            refresher = GraphRefresher(
+                store,
+                windows,
+                every_seconds=settings.graph_refresh_seconds,
+                history_seconds=settings.graph_history_seconds,
+                min_history_seconds=settings.history_seconds,
+                call_graph=call_graph,
+                processes=settings.worker_processes,
+            )
         service = IncidentService(
             store,
             pool,
@@ -172,10 +185,14 @@ def create_app(
         housekeeper = Housekeeper(service, settings.incident_retention)
         housekeeper.start()
         pool.start()
+        if refresher is not None:
+            refresher.start()
         try:
             yield
         finally:
             housekeeper.stop()
+            if refresher is not None:
+                refresher.stop()
             pool.stop()
             if updates is not None:
                 updates.shutdown(wait=True)
@@ -196,6 +213,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(analyses.router)
     app.include_router(incidents.router)
+    app.include_router(graph.router)
     app.include_router(webhooks.router)
 
     @app.exception_handler(RCAInputError)

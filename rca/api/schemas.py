@@ -204,6 +204,20 @@ class GraphPublic(BaseModel):
     edges: list[GraphEdgePublic]
 
 
+class LearnedGraphPublic(GraphPublic):
+    """The newest causal graph learned from history in the background, in node-graph shape:
+    services (or series) as nodes, the heaviest learned cause -> effect edges."""
+
+    version: int
+    fitted_at: dt.datetime
+    history_start: dt.datetime
+    history_end: dt.datetime
+    fit_seconds: float
+    series: int = Field(description="series the graph was learned over")
+    learned_edges: int = Field(description="learned series edges in all (the top are shown)")
+    level: Literal["service", "series"]
+
+
 class AlertOutcomePublic(BaseModel):
     id: str | None = Field(description="the incident (none for a resolved alert never seen)")
     fingerprint: str

@@ -2,8 +2,9 @@
 
 ``graph(window, onset, nodes, inputs) -> CausalGraph`` over exactly ``nodes`` (the series the
 detector kept, in its order). ``inputs`` is what is known beside the window: fault-free
-history, the call graph (caller -> callee services) and, on synthetic data, the true series
-graph. A source never sees the truth of the incident it is graphing.
+history, the call graph (caller -> callee services), a graph already learned from history (the
+server fits one in the background) and, on synthetic data, the true series graph. A source
+never sees the truth of the incident it is graphing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class GraphInputs:
     history: Window | None = None
     call_graph: nx.DiGraph | None = None
     series_graph: nx.DiGraph | None = None
+    learned: CausalGraph | None = None
 
 
 class GraphSource(Protocol):

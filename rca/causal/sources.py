@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -52,28 +53,51 @@ class CallGraph:
 class LearnedGraph:
     """Learned edges are scaled to at most 1 per effect and added to the known graph, so what
     is known without learning (same-service edges, the call graph) stays and is re-weighted.
-    ``use_prior``: whether the call graph makes the learner's edges cheaper."""
+    ``use_prior``: whether the call graph makes the learner's edges cheaper.
+
+    With a graph already learned from history (``inputs.learned``: :meth:`fit`, run by the
+    server in the background) an analysis uses it and learns nothing; without one it learns
+    from the history and the window's pre-onset rows."""
 
     granger: NeuralGrangerConfig = field(default_factory=NeuralGrangerConfig)
     relative_floor: float = 0.05
     max_gap_steps: int = 3
     seed: int = 0
 
+    def fit(self, history: Window, call_graph: nx.DiGraph | None = None) -> CausalGraph:
+        """The learned edges alone (``learned`` = ``weights``) over every series of
+        ``history``, with how they were made in ``stats``."""
+        nodes = [str(c) for c in history.columns]
+        segment = standardized(history, self.relative_floor, self.max_gap_steps)
+        part, stats = self._learn([segment], nodes, call_graph)
+        stats["history_rows"] = float(len(history.index))
+        return CausalGraph(tuple(nodes), part, learned=part.copy(), stats=stats)
+
     def graph(
         self, window: Window, onset: pd.Timestamp, nodes: list[str], inputs: GraphInputs
     ) -> CausalGraph:
+        known = topology_matrix(nodes, inputs.call_graph)
+        if inputs.learned is not None:
+            fitted = inputs.learned.on(nodes)
+            return CausalGraph(
+                tuple(nodes), fitted.weights + known, learned=fitted.weights, stats=fitted.stats
+            )
         segments = []
         if inputs.history is not None:
             history = inputs.history.reindex(columns=nodes)
             segments.append(standardized(history, self.relative_floor, self.max_gap_steps))
         before = window.loc[window.index < onset, nodes]
         segments.append(standardized(before, self.relative_floor, self.max_gap_steps))
-        known = topology_matrix(nodes, inputs.call_graph)
-        prior = known if inputs.call_graph is not None else None
+        part, stats = self._learn(segments, nodes, inputs.call_graph)
+        return CausalGraph(tuple(nodes), part + known, learned=part, stats=stats)
+
+    def _learn(
+        self, segments: list[np.ndarray], nodes: list[str], call_graph: nx.DiGraph | None
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        prior = topology_matrix(nodes, call_graph) if call_graph is not None else None
         learned = NeuralGranger(replace(self.granger, seed=self.seed)).fit(segments, prior)
         part = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
-        stats = {"granger_epochs": float(learned.epochs)}
-        return CausalGraph(tuple(nodes), part + known, learned=part, stats=stats)
+        return part, {"granger_epochs": float(learned.epochs)}
 
 
 @dataclass(frozen=True)

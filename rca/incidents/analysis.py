@@ -13,7 +13,7 @@ import networkx as nx
 import pandas as pd
 
 from rca.methods import make_method
-from rca.types import Alert, RCAResult
+from rca.types import Alert, CausalGraph, RCAResult
 from rca.window import Window
 
 # How much of a result is kept: the ranking of services is short anyway; series and graph are
@@ -39,6 +39,8 @@ class AnalysisJob:
     symptoms: tuple[str, ...] = ()
     seed: int = 0
     onset_not_after: pd.Timestamp | None = None
+    # The newest graph learned from history in the background (CausalGraph.to_json), if any.
+    learned_graph: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def result_json(
 
 
 def analyse(job: AnalysisJob) -> AnalysisOutcome:
-    """Fit the method on the history (when any), rank the window, render the report."""
+    """Fit the method on the history (when any) and the learned graph (when fitted), rank the
+    window, render the report."""
     from rca.report import render_report  # matplotlib loads here, in the worker
     from rca.report.verdict import verdict
 
@@ -151,7 +154,8 @@ def analyse(job: AnalysisJob) -> AnalysisOutcome:
     onset_seconds = time.perf_counter() - started
     method = make_method(job.method, seed=job.seed)
     started = time.perf_counter()
-    method.fit(job.history, call_graph=job.call_graph)
+    learned = None if job.learned_graph is None else CausalGraph.from_json(job.learned_graph)
+    method.fit(job.history, call_graph=job.call_graph, learned_graph=learned)
     fit_seconds = time.perf_counter() - started
     alert = Alert(services=job.symptoms) if job.symptoms else None
     result = method.rank(job.window, onset, alert=alert)

@@ -1,4 +1,5 @@
-"""The incident store: one SQL table of incidents, which is also the analysis queue.
+"""The incident store: one SQL table of incidents, which is also the analysis queue, and the
+versions of the causal graph learned from history in the background.
 
 SQLAlchemy Core over SQLite by default (a file path), or any SQLAlchemy URL (PostgreSQL for
 several API replicas: every replica claims work from the same table). The product creates and
@@ -32,7 +33,9 @@ State = Literal["open", "resolved"]
 Source = Literal["api", "grafana", "alertmanager"]
 
 MAX_ATTEMPTS = 3
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Fitted causal graphs kept (newest first); older versions are deleted when one is saved.
+GRAPH_VERSIONS_KEPT = 5
 
 metadata = sa.MetaData()
 
@@ -86,6 +89,20 @@ incidents = sa.Table(
     sa.Column("writeback_error", sa.Text, nullable=True),
 )
 
+# Version 3: each row is one version of the graph learned from history (CausalGraph.to_json).
+causal_graphs = sa.Table(
+    "causal_graphs",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fitted_at", sa.DateTime, nullable=False),
+    sa.Column("history_start", sa.DateTime, nullable=False),
+    sa.Column("history_end", sa.DateTime, nullable=False),
+    sa.Column("series", sa.Integer, nullable=False),
+    sa.Column("edges", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("graph", sa.JSON, nullable=False),
+)
+
 # Columns a listing returns (the result and the report stay in the database until asked for).
 _SUMMARY = [c for c in incidents.c if c.name not in ("result", "report_html")]
 
@@ -107,7 +124,12 @@ def _v2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE incidents ADD COLUMN writeback_error TEXT"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
+def _v3(conn: Connection) -> None:
+    """Version 3: the learned causal graph's versions."""
+    causal_graphs.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def database_url(value: str) -> str:
@@ -191,7 +213,9 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
-_TIME_COLUMNS = {c.name for c in incidents.c if isinstance(c.type, sa.DateTime)}
+_TIME_COLUMNS = {
+    c.name for t in (incidents, causal_graphs) for c in t.c if isinstance(c.type, sa.DateTime)
+}
 
 
 def _row(mapping: Any) -> dict[str, Any]:
@@ -609,3 +633,45 @@ class IncidentStore:
                 sa.select(incidents.c.status, sa.func.count()).group_by(incidents.c.status)
             ).all()
         return {str(status): int(n) for status, n in rows}
+
+    # -- the learned graph ----------------------------------------------------------------
+
+    def save_graph(
+        self,
+        graph: dict[str, Any],
+        history_start: dt.datetime,
+        history_end: dt.datetime,
+        seconds: float,
+    ) -> int:
+        """Store a newly fitted graph (``CausalGraph.to_json``) as the next version, keeping
+        the newest :data:`GRAPH_VERSIONS_KEPT`; returns its version."""
+        with self.engine.begin() as conn:
+            version = conn.execute(
+                sa.insert(causal_graphs).values(
+                    fitted_at=_naive(self.clock()),
+                    history_start=_naive(history_start),
+                    history_end=_naive(history_end),
+                    series=len(graph["nodes"]),
+                    edges=len(graph["edges"]),
+                    seconds=float(seconds),
+                    graph=graph,
+                )
+            ).inserted_primary_key[0]
+            kept = (
+                sa.select(causal_graphs.c.version)
+                .order_by(causal_graphs.c.version.desc())
+                .limit(GRAPH_VERSIONS_KEPT)
+                .scalar_subquery()
+            )
+            conn.execute(sa.delete(causal_graphs).where(causal_graphs.c.version.not_in(kept)))
+        return int(version)
+
+    def latest_graph(self, with_graph: bool = True) -> dict[str, Any] | None:
+        """The newest fitted graph's row (``graph``: its JSON, when ``with_graph``); ``None``
+        before the first fit."""
+        columns = [c for c in causal_graphs.c if with_graph or c.name != "graph"]
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*columns).order_by(causal_graphs.c.version.desc()).limit(1)
+            ).first()
+        return None if row is None else _row(row._mapping)

@@ -65,19 +65,32 @@ def _die_with(server_pid: int) -> None:
     threading.Thread(target=watch, name="rca-server-watch", daemon=True).start()
 
 
-def _init_worker(threads: int, server_pid: int) -> None:
+def _init_worker(threads: int, server_pid: int, nice: int) -> None:
     """Each worker process dies with the server and uses its share of the cores (torch would
     take them all) at a lower scheduling priority: analyses are batch work, the API's answers
     are not."""
     _die_with(server_pid)
     with contextlib.suppress(OSError):  # not allowed here: run at normal priority
-        os.nice(10)
+        os.nice(nice)
     try:
         import torch
 
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+
+
+def worker_processes(processes: int, threads: int, nice: int = 10) -> cf.ProcessPoolExecutor:
+    """``processes`` warm worker processes (fork server, analysis modules preloaded) that die
+    with this process, each with ``threads`` torch threads at scheduling priority ``nice``."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return cf.ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(threads, os.getpid(), nice),
+    )
 
 
 class AnalysisPool:
@@ -169,15 +182,7 @@ class AnalysisPool:
     # -- internals --------------------------------------------------------------------------
 
     def _new_executor(self) -> cf.ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        threads = torch_threads(share=self.workers)
-        return cf.ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(threads, os.getpid()),
-        )
+        return worker_processes(self.workers, torch_threads(share=self.workers))
 
     def _warm(self) -> None:
         try:
@@ -295,8 +300,18 @@ class AnalysisPool:
             call_graph=self.call_graph,
             symptoms=tuple(row.get("symptoms") or ()),
             onset_not_after=not_after,
+            learned_graph=self._learned_graph(),
         )
         return job, (window.index[0].to_pydatetime(), window.index[-1].to_pydatetime())
+
+    def _learned_graph(self) -> dict[str, Any] | None:
+        """The newest graph fitted in the background, its version in its stats."""
+        latest = self.store.latest_graph()
+        if latest is None:
+            return None
+        graph = dict(latest["graph"])
+        graph["stats"] = {**graph.get("stats", {}), "graph_version": float(latest["version"])}
+        return graph
 
     def _execute(self, job: AnalysisJob) -> AnalysisOutcome:
         if not self.processes:

@@ -20,7 +20,7 @@ from typing import ClassVar, Self, final
 import networkx as nx
 import pandas as pd
 
-from rca.types import Alert, RankedCause, RCAResult, service_of
+from rca.types import Alert, CausalGraph, RankedCause, RCAResult, service_of
 from rca.window import Window, split_at_onset, to_timestamp
 
 
@@ -34,9 +34,11 @@ class RCAMethod(ABC):
         history: Window | None,
         call_graph: nx.DiGraph | None = None,
         series_graph: nx.DiGraph | None = None,
+        learned_graph: CausalGraph | None = None,
     ) -> Self:
-        """Learn from fault-free history, a caller -> callee service graph and a known
-        cause -> effect graph between series (any may be ``None``); default: nothing."""
+        """Learn from fault-free history, a caller -> callee service graph, a known
+        cause -> effect graph between series and a graph already learned from history (any
+        may be ``None``); default: nothing."""
         return self
 
     @final

@@ -106,7 +106,7 @@ def service_graph(
     heaviest others up to ``max_edges`` in all."""
     folded: dict[tuple[str, str], float] = {}
     for edge in graph.edges():
-        a, b = _service(edge.cause), _service(edge.effect)
+        a, b = service_or_self(edge.cause), service_or_self(edge.effect)
         if a != b:
             folded[a, b] = max(folded.get((a, b), 0.0), edge.weight)
     ordered = sorted(folded.items(), key=lambda item: (-item[1], item[0]))
@@ -114,13 +114,13 @@ def service_graph(
     touching = [item for item, t in zip(ordered, touches, strict=True) if t]
     others = [item for item, t in zip(ordered, touches, strict=True) if not t]
     services = nx.DiGraph()
-    services.add_nodes_from(sorted({_service(n) for n in graph.nodes}))
+    services.add_nodes_from(sorted({service_or_self(n) for n in graph.nodes}))
     for (a, b), weight in (touching + others)[: max(max_edges, len(touching))]:
         services.add_edge(a, b, weight=weight)
     return services
 
 
-def _service(series: str) -> str:
+def service_or_self(series: str) -> str:
     try:
         return service_of(series)
     except ValueError:  # a column the report did not name: it is its own service
