@@ -4,7 +4,7 @@
     .venv/bin/python bench/live.py --stacks sockshop --faults cpu,mem -n 3
     .venv/bin/python bench/live.py --score-only out/live  # rescore recorded cases
 
-For each stack: start the broker, ingest, the stack and its steady load (``rca.demo.lab``);
+For each stack: start the broker, ingest, the stack and its steady load (``services.demo.lab``);
 record a clean baseline (``--history`` seconds: every case's fault-free history); then for each
 fault type that applies, ``-n`` times: wait until ``--before`` seconds of clean telemetry
 follow the previous fault, inject at a target (the stack's targets in turn, seeded), keep the
@@ -33,10 +33,10 @@ import pandas as pd
 
 from rca.compute import configure_torch_threads
 from rca.datasets.base import Case, Truth
-from rca.demo.lab import LiveLab
 from rca.eval.bench import CaseOutcome, format_table, run_bench
 from rca.eval.scoring import accuracy_at
 from rca.window import Window
+from services.demo.lab import LiveLab
 from services.stack import FAULTS, load_stack, stack_names
 
 METHODS = "run,run-topology,baro,nsigma,random"

@@ -4,9 +4,9 @@
     .venv/bin/python bench/sim.py --slow run --slow-limit 100  # run on 100 of them, spread
 
 The incidents come from the one generator (:mod:`rca.datasets.synthetic`, driven by the stack
-descriptions in ``services/stacks/``): every fault type that applies to a stack in equal
-shares, at seeded random targets, 40 s before and 25 s after the onset at 1 s, 5 min of
-history, exactly the series names the live services emit. Scoring is
+descriptions in ``services/stacks/`` through :mod:`services.sim`): every fault type that applies
+to a stack in equal shares, at seeded random targets, 40 s before and 25 s after the onset at
+1 s, 5 min of history, exactly the series names the live services emit. Scoring is
 :func:`rca.eval.bench.run_bench` (the protocol and table of ``rca bench``), with the per-fault
 AC@1 / AC@3 table of ``bench/live.py``. Methods named in ``--slow`` run on ``--slow-limit``
 cases spread evenly over the faults (all when not given), the others on every case.
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live import fault_table, outcome_rows
 
 from rca.compute import configure_torch_threads
-from rca.datasets import StackSim, StackSimConfig
 from rca.eval.bench import format_table, run_bench
+from services.sim import StackSim, StackSimConfig
 from services.stack import stack_names
 
 

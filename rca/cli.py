@@ -613,9 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provision.set_defaults(func=cmd_grafana_provision)
 
-    from rca.demo.command import add_parser as add_demo_parser
+    # Installed plugins' subcommands: `rca demo` comes with the demo stacks (services.demo).
+    from importlib.metadata import entry_points
 
-    add_demo_parser(sub)
+    for command in sorted(entry_points(group="rca.commands"), key=lambda e: e.name):
+        command.load()(sub)
     return parser
 
 

@@ -133,6 +133,18 @@ def test_sim_large_is_a_fixed_train_ticket_sized_stack():
         open_dataset("sim:nope", None)
 
 
+def test_sim_datasets_come_from_an_installed_provider(monkeypatch):
+    """The library finds the stack simulator through its entry point only (services/ is never
+    imported by rca/); without one, sim: says what is missing."""
+    import rca.datasets
+
+    assert "sockshop" in rca.datasets.sim_stacks()
+    monkeypatch.setattr(rca.datasets, "PROVIDERS_GROUP", "rca.datasets.none-installed")
+    assert rca.datasets.sim_stacks() == []
+    with pytest.raises(DatasetLayoutError, match="sim:sockshop needs the stack simulator"):
+        open_dataset("sim:sockshop", None)
+
+
 def test_helpers():
     assert service_of_pod("frontend-579b9bff58-t2dbm") == "frontend"
     assert service_of_pod("redis") == "redis"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rca.datasets.synthetic import StackSim, StackSimConfig
 from rca.detect.onset import OnsetEstimate, detect_onset
 from rca.errors import RCAInputError
+from services.sim import StackSim, StackSimConfig
 
 STEP = pd.Timedelta(seconds=10)
 

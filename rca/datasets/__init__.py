@@ -1,25 +1,23 @@
 """Benchmark datasets as labelled cases ``(window, onset, truth)``.
 
 ``open_dataset("rcd-sockshop", data_root)`` opens a registered dataset under the data root;
-``open_dataset("/path/to/folder", data_root)`` opens any folder in RCAEval's layout.
+``open_dataset("/path/to/folder", data_root)`` opens any folder in RCAEval's layout;
+``open_dataset("sim:<stack>", None)`` opens an installed provider's datasets (the demo stacks'
+simulator, ``services.sim``, is the entry point ``sim`` in the group ``rca.datasets``).
 """
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Protocol
 
 from rca.datasets.base import Case, Dataset, Truth
 from rca.datasets.nezha import NezhaOB
 from rca.datasets.petshop import PetShop
 from rca.datasets.rcaeval import RCAEvalFolder
 from rca.datasets.rcd_sockshop import RCDSockShop
-from rca.datasets.synthetic import (
-    GENERATED_STACKS,
-    StackSim,
-    StackSimConfig,
-    Synthetic,
-    SyntheticConfig,
-)
+from rca.datasets.synthetic import Synthetic, SyntheticConfig
 from rca.errors import DatasetLayoutError
 from rca.registry import Registry
 
@@ -59,15 +57,29 @@ def _synthetic_hard(data_root: Path | None, seed: int) -> Dataset:
     return Synthetic(SyntheticConfig(seed=seed, hard=True))
 
 
-# ``sim:<stack>``: incidents simulated from a demo stack's description (services/stacks/).
+# ``sim:<stack>``: incidents simulated from a demo stack's description, by the provider an
+# installed package names as the entry point ``sim`` in this group (services.sim).
 SIM_PREFIX = "sim:"
+PROVIDERS_GROUP = "rca.datasets"
+
+
+class DatasetProvider(Protocol):
+    """Datasets an installed package offers under a prefix (``sim:<name>``)."""
+
+    def names(self) -> list[str]: ...
+
+    def open(self, name: str, seed: int) -> Dataset: ...
+
+
+def _sim_provider() -> DatasetProvider | None:
+    found = entry_points(group=PROVIDERS_GROUP, name="sim")
+    return next((entry.load() for entry in found), None)
 
 
 def sim_stacks() -> list[str]:
-    """What ``sim:`` takes: the demo stacks (services/stacks/) and the generated ones."""
-    from services.stack import stack_names
-
-    return [*stack_names(), *GENERATED_STACKS]
+    """What ``sim:`` takes (none without the simulator installed)."""
+    provider = _sim_provider()
+    return provider.names() if provider is not None else []
 
 
 def open_dataset(spec: str, data_root: Path | None, seed: int = 0) -> Dataset:
@@ -76,10 +88,7 @@ def open_dataset(spec: str, data_root: Path | None, seed: int = 0) -> Dataset:
     if spec in DATASETS:
         return DATASETS.get(spec).factory(data_root, seed)
     if spec.startswith(SIM_PREFIX):
-        stack = spec.removeprefix(SIM_PREFIX)
-        if stack not in sim_stacks():
-            raise DatasetLayoutError(f"no stack {stack!r}; sim: takes {', '.join(sim_stacks())}")
-        return StackSim(StackSimConfig(stack, seed=seed))
+        return _open_sim(spec.removeprefix(SIM_PREFIX), seed)
     path = Path(spec)
     if path.is_dir():
         return RCAEvalFolder(path)
@@ -88,16 +97,29 @@ def open_dataset(spec: str, data_root: Path | None, seed: int = 0) -> Dataset:
     )
 
 
+def _open_sim(stack: str, seed: int) -> Dataset:
+    provider = _sim_provider()
+    if provider is None:
+        raise DatasetLayoutError(
+            f"sim:{stack} needs the stack simulator (the entry point 'sim' in the group "
+            f"{PROVIDERS_GROUP!r}), and no installed package offers it: install this one with "
+            "its services (pip install -e .)"
+        )
+    names = provider.names()
+    if stack not in names:
+        raise DatasetLayoutError(f"no stack {stack!r}; sim: takes {', '.join(names)}")
+    return provider.open(stack, seed)
+
+
 __all__ = [
     "DATASETS",
     "Case",
     "Dataset",
+    "DatasetProvider",
     "NezhaOB",
     "PetShop",
     "RCAEvalFolder",
     "RCDSockShop",
-    "StackSim",
-    "StackSimConfig",
     "Synthetic",
     "SyntheticConfig",
     "Truth",

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from rca.datasets import open_dataset
-from rca.datasets.synthetic import StackSim, StackSimConfig, Synthetic, SyntheticConfig
+from rca.datasets.synthetic import Synthetic, SyntheticConfig
 from rca.errors import DatasetLayoutError
 from rca.types import parse_series_name
+from services.sim import StackSim, StackSimConfig
 from services.stack import FAULTS, load_stack
 
 STACKS = ["llm-serving", "robotics", "sockshop"]

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rca.datasets.synthetic import StackSim, StackSimConfig
-from rca.demo.watcher import Breach, Rule, SloWatcher, detected_onset, rule_series, rules_for
+from rca.detect.slo import Breach, Rule, SloWatcher, detected_onset, rule_series
+from services.sim import StackSim, StackSimConfig
+from services.slo import rules_for
 from services.stack import load_stack
 
 

@@ -1,4 +1,4 @@
-"""``rca demo``: the command line of :func:`rca.demo.session.run_demo`."""
+"""``rca demo``: the command line of :func:`services.demo.session.run_demo`."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from rca.demo.session import DemoOptions, run_demo
+    from services.demo.session import DemoOptions, run_demo
 
     options = DemoOptions(
         stack=args.stack,

@@ -1,12 +1,12 @@
 """The story ``rca demo`` tells, end to end, on real processes and real telemetry.
 
 1. Start the tansu broker, an ingest consumer, the stack (one process per service) and its
-   load (:class:`rca.demo.lab.LiveLab`); wait until every service's metrics arrive.
+   load (:class:`services.demo.lab.LiveLab`); wait until every service's metrics arrive.
 2. Let ``baseline`` seconds of healthy traffic pass; the SLO watcher learns them.
 3. Inject the fault (random fault and target unless given) through the target's admin
    endpoint; the injection's exact start time and target go to ``faults.jsonl``.
 4. The SLO watcher opens the incident at the first sustained breach; its onset comes from the
-   shared onset detector (:func:`rca.demo.watcher.detected_onset`, the breach time as upper
+   shared onset detector (:func:`rca.detect.slo.detected_onset`, the breach time as upper
    bound), printed beside the injection time; without a breach within ``detect_timeout`` the
    incident opens at the injection.
 5. Once ``after`` seconds follow the onset, take the window and the history before it from the
@@ -34,14 +34,15 @@ import numpy as np
 import pandas as pd
 
 from rca.datasets.base import Truth
-from rca.demo.lab import LiveLab
-from rca.demo.serve import ApiServer, grafana_notification
-from rca.demo.watcher import Breach, SloWatcher, detected_onset, rules_for
+from rca.detect.slo import Breach, SloWatcher, detected_onset
 from rca.errors import RCAInputError
 from rca.eval.scoring import rank_truth
 from rca.methods import make_method
 from rca.types import Alert, RCAResult
 from rca.window import Window
+from services.demo.lab import LiveLab
+from services.demo.serve import ApiServer, grafana_notification
+from services.slo import rules_for
 from services.stack import FAULTS, Stack, load_stack
 
 BASELINE_METHODS = ("baro", "nsigma")

@@ -1,7 +1,7 @@
 """The SLO watcher: learns what normal looks like, then opens an incident on a sustained breach.
 
 Rules (each over one service's series, the highest over attribute sets where there are
-several, e.g. one per route):
+several, e.g. one per route; a stack's rules come from its description, :mod:`services.slo`):
 
 - the stack's SLOs (``slos`` in its description) and every service's p90
   ``http.server.request.duration`` (latency), and its error share (answers with a status >= 500
@@ -31,9 +31,6 @@ from rca.detect.onset import OnsetEstimate, detect_onset
 from rca.errors import RCAInputError
 from rca.types import parse_series_name
 from rca.window import Window
-from services.stack import Stack
-
-DURATION = "http.server.request.duration"
 
 
 @dataclass(frozen=True)
@@ -66,36 +63,6 @@ class Breach:
             f"{self.rule.name}: {self.value:.4g} {'>' if self.rule.direction == 'above' else '<'} "
             f"{self.threshold:.4g} since {self.onset:%H:%M:%S}"
         )
-
-
-def rules_for(stack: Stack) -> list[Rule]:
-    """The watcher's rules for every service of ``stack``."""
-    rules = [Rule("slo", s.service, s.metric, s.stat, user_facing=True) for s in stack.slos]
-    for name, service in stack.services.items():
-        metrics = set(service.metrics)
-        if DURATION in metrics:
-            rules.append(Rule("latency", name, DURATION, "p90", user_facing=True))
-            rules.append(Rule("errors", name, DURATION, "error-share", user_facing=True))
-        if "process.cpu.utilization" in metrics:
-            rules.append(Rule("saturation", name, "process.cpu.utilization", None, margin=0.15))
-        if "process.memory.usage" in metrics:
-            rules.append(Rule("saturation", name, "process.memory.usage", None, factor=1.2))
-        if "hw.gpu.clock.sm" in metrics:
-            rules.append(Rule("throttling", name, "hw.gpu.clock.sm", None, "below", factor=0.85))
-        if "vllm.kv_cache_usage_perc" in metrics:
-            rules.append(Rule("saturation", name, "vllm.kv_cache_usage_perc", None, margin=0.3))
-        if "robot.control_loop.deadline_misses" in metrics:
-            rules.append(
-                Rule(
-                    "deadline",
-                    name,
-                    "robot.control_loop.deadline_misses",
-                    "rate",
-                    user_facing=True,
-                    margin=0.5,
-                )
-            )
-    return rules
 
 
 def rule_series(frame: Window, rule: Rule) -> pd.Series | None:
