@@ -10,7 +10,11 @@ metrics each service emits. The same description drives
 - :mod:`services.load`: a load generator (steady or diurnal);
 - :mod:`services.faults` and :mod:`services.inject`: real fault injection through each
   service's authenticated admin endpoint, every injection logged as ground truth;
-- the simulator in :mod:`rca.datasets.synthetic` (``rca bench --dataset sim:<stack>``).
+- the simulator, :mod:`services.sim` (``rca bench --dataset sim:<stack>``), which reads each
+  fault's effect from the same table as the live services (:data:`services.stack.FAULTS`).
+
+The library (``rca``) never imports this package: ``rca demo`` (:mod:`services.demo`) and the
+``sim:`` datasets reach it through entry points (``rca.commands``, ``rca.datasets``).
 
 ``python -m services --help`` brings a stack up, loads it and injects faults by hand;
 ``rca demo`` does the whole story end to end.
