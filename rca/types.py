@@ -101,13 +101,16 @@ class AnomalyScores:
     ``z``: robust z-scores of every row. ``strength``: the sustained anomaly after the onset
     (higher = more anomalous, never NaN). ``changed_at``: the first row from which the series
     stayed changed (NaT if never). ``dropped``: series not scored (empty or constant on a side),
-    with the reason for each.
+    with the reason for each. ``surprise`` (optional): the same as ``strength`` against the
+    series' own noise alone, without the floors that keep near-flat series from looking
+    alarming; it orders series whose change is already clear.
     """
 
     z: pd.DataFrame
     strength: pd.Series
     changed_at: pd.Series
     dropped: dict[str, str] = field(default_factory=dict)
+    surprise: pd.Series | None = None
 
     @property
     def names(self) -> list[str]:

@@ -25,7 +25,7 @@ from rca.report.figures import graph_figure, graph_layout, pick_panels
 from rca.report.layout import Box, GraphLayout, layered_layout, overlapping, service_graph
 from rca.report.units import key_of, unit_of
 from rca.report.verdict import verdict
-from rca.types import Alert, RCAResult, series_name
+from rca.types import Alert, CausalGraph, RCAResult, series_name
 
 
 def _analysed(spec: str, case_id: str) -> tuple[Case, RCAResult]:
@@ -119,17 +119,16 @@ def test_the_injected_service_gets_an_evidence_row_wherever_it_ranked(sockshop):
     assert found.causes[-1].rank == 14 and "ranked #14 of 14" in found.truth
 
 
-def _random_services(n: int, rng: np.random.Generator) -> nx.DiGraph:
+def _random_services(n: int, rng: np.random.Generator) -> CausalGraph:
     """A learned-looking series graph over ``n`` services with long, prefix-sharing names,
     cycles and within-service edges."""
     names = [f"PetSite_AWS::ECS::Fargate-{'x' * int(rng.integers(0, 30))}{i}" for i in range(n)]
     series = [series_name(s, m) for s in names for m in ("process.cpu.utilization", "db.q")]
-    graph = nx.DiGraph()
-    graph.add_nodes_from(series)
+    weights = np.zeros((len(series), len(series)))
     for _ in range(3 * n):
         u, v = rng.choice(len(series), size=2, replace=False)
-        graph.add_edge(series[u], series[v], weight=float(rng.uniform(0.1, 1.0)))
-    return graph
+        weights[u, v] = float(rng.uniform(0.1, 1.0))
+    return CausalGraph(tuple(series), weights)
 
 
 @pytest.mark.parametrize("n", [14, 40])

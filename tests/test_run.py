@@ -364,3 +364,30 @@ def test_an_onset_two_steps_late_neither_defines_normal_nor_hides_the_change(rng
         assert shifted[cpu] == pytest.approx(exact[cpu], rel=0.05)
     else:
         assert shifted[cpu] < 0.8 * exact[cpu]
+
+
+def test_inside_a_service_a_clear_change_is_ordered_by_its_surprise(rng):
+    """Memory grows 15x while the CPU it takes along saturates (the stress tool's memory
+    fault): the 5 % floor puts memory's strength below the CPU's, its own noise does not."""
+    rows, onset_row = 240, 180
+    index = pd.date_range("2026-03-01", periods=rows, freq="5s", tz="UTC")
+    step = np.arange(rows) >= onset_row
+    window = pd.DataFrame(
+        {
+            "orders:container.cpu.utilization": np.where(step, 99.5, 1.3)
+            + rng.normal(0, 0.15, rows),
+            "orders:container.memory.usage": np.where(step, 2.3e8, 1.5e7)
+            + rng.normal(0, 1e5, rows),
+            "orders:http.server.request.duration:p90": 0.05 + rng.normal(0, 0.005, rows),
+            "front:http.server.request.duration:p90": 0.08 + rng.normal(0, 0.005, rows),
+        },
+        index=index,
+    )
+    result = make_method("run-topology").fit(None).rank(window, index[onset_row])
+    anomaly = {c.series: c.evidence.anomaly for c in result.causes}
+    # By strength, CPU would come first.
+    assert anomaly["orders:container.cpu.utilization"] > anomaly["orders:container.memory.usage"]
+    assert [c.series for c in result.causes[:2]] == [
+        "orders:container.memory.usage",
+        "orders:container.cpu.utilization",
+    ]

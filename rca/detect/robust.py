@@ -169,14 +169,24 @@ def gather_evidence(
     else:
         start_strength = start
     center, spread = robust_spread(reference[kept], relative_floor)
+    _, noise = robust_spread(reference[kept], 0.0)
     if appeared:
         spread[appeared] = appeared_spread(appeared, before, relative_floor, step.total_seconds())
-    z = (filled[kept] - center) / spread
-    hold = sustained(z.abs(), min(persist, len(after)))
-    strength = hold.loc[hold.index >= start_strength].max().fillna(0.0)
+        noise[appeared] = spread[appeared]
+    persist = min(persist, len(after))
+
+    def sustained_after(scale: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+        z = (filled[kept] - center) / scale
+        hold = sustained(z.abs(), persist)
+        return z, hold, hold.loc[hold.index >= start_strength].max().fillna(0.0)
+
+    z, hold, strength = sustained_after(spread)
+    surprise = sustained_after(noise)[2]
     candidates = hold.loc[hold.index >= start] >= threshold
     first = candidates.idxmax().where(candidates.any())
-    return AnomalyScores(z=z, strength=strength, changed_at=first, dropped=dropped)
+    return AnomalyScores(
+        z=z, strength=strength, changed_at=first, dropped=dropped, surprise=surprise
+    )
 
 
 def service_onsets(changed_at: pd.Series, service_of_series: pd.Series) -> pd.Series:
