@@ -14,9 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("rca", "services", "collectors")
 
 # The stages of ``rca`` in data-path order; a module may import its own stage or earlier ones.
-# A module belongs to the longest prefix that names it (``rca.methods.base``, the contract every
-# method implements, sits below the pipeline that implements it; the methods compose pipelines).
-# A module no prefix names fails the check: a new stage is placed here on purpose.
+# A module belongs to the longest prefix that names it. A module no prefix names fails the
+# check: a new stage is placed here on purpose.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("rca.types", "rca.errors", "rca.settings", "rca.compute", "rca.registry"),
     ("rca.window",),
@@ -27,9 +26,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("rca.detect",),
     ("rca.causal",),
     ("rca.rank",),
-    ("rca.methods.base",),
-    ("rca.pipeline",),
-    ("rca.methods",),
+    ("rca.methods",),  # the method contract, the pipeline of stages, the registry
     ("rca.eval",),
     ("rca.report",),
     ("rca.incidents",),
@@ -142,4 +139,4 @@ def test_a_violation_would_be_named():
     names = [n for node in ast.walk(tree) for n in _imported(node, "rca.detect.slo", False)]
     assert names == ["rca.cli", "services.stack"]
     assert _stage("rca.cli") > _stage("rca.detect.slo")
-    assert _stage("rca.methods.base") < _stage("rca.pipeline") < _stage("rca.methods.run")
+    assert _stage("rca.rank.walk_ranker") < _stage("rca.methods.pipeline")

@@ -1,6 +1,6 @@
 """``run``: RUN (Lin et al., AAAI'24) done right, and its ablations.
 
-A :class:`rca.pipeline.Pipeline` of three stages (each a small object, no I/O):
+A :class:`rca.methods.pipeline.Pipeline` of three stages (each a small object, no I/O):
 
 1. **detect** (:class:`rca.detect.robust.RobustDetector`): impute short gaps on each side of
    the onset, drop series that are empty or constant on a side (reported), robust z-scores
@@ -30,7 +30,7 @@ from rca.causal.base import GraphSource
 from rca.causal.neural_granger import NeuralGrangerConfig
 from rca.causal.sources import LearnedGraph
 from rca.detect.robust import RobustDetector
-from rca.pipeline import Pipeline
+from rca.methods.pipeline import Pipeline
 from rca.rank.walk_ranker import AnomalyWalkRanker
 
 
