@@ -3,6 +3,7 @@ of the demo stacks, and the page as headless Chromium renders it."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import re
@@ -24,7 +25,7 @@ from rca.report import render_report
 from rca.report.figures import graph_figure, graph_layout, pick_panels
 from rca.report.layout import Box, GraphLayout, layered_layout, overlapping, service_graph
 from rca.report.units import key_of, unit_of
-from rca.report.verdict import verdict
+from rca.report.verdict import verdict, when_text
 from rca.types import Alert, CausalGraph, RCAResult, series_name
 
 
@@ -280,3 +281,39 @@ def test_services_without_an_edge_beside_a_chain_get_a_place():
     layout = layered_layout(graph, {n: n for n in order}, order)
     assert not overlapping(layout.boxes)
     assert set(layout.boxes) == set(order)
+
+
+def test_a_miss_is_explained_from_the_evidence_when_the_truth_is_not_first():
+    """synthetic-hard 0108 (seed 0): a CPU hog at svc06 ranks second behind svc07, whose
+    memory changed 20 s after svc06's CPU did."""
+    case, result = _analysed("synthetic-hard", "0108")
+    found = verdict(result, case.window, case.onset, truth=case.truth)
+    miss = found.miss
+    assert miss is not None and case.truth.service == "svc06"
+    assert miss.injected is not None and miss.injected.rank == 2
+    assert miss.first is not None and miss.injected_first is not None
+    assert (miss.first.series, miss.first.rank) == ("svc07:container.memory.usage", 1)
+    assert miss.injected_first.series == "svc06:container.cpu.utilization"
+    assert miss.lead_seconds == -20.0
+    assert miss.text() == (
+        "Why not first: svc06 moved first: svc06 · container.cpu.utilization (#2), "
+        f"{when_text(miss.injected_first.seconds)}, 20 s before svc07 · container.memory.usage "
+        "(#1), the first change ranked above it. svc06's strongest series svc06 · "
+        f"container.cpu.utilization is {miss.injected.anomaly:.3g} robust sigmas off normal, "
+        f"above the ranker's anomaly offset 3; the walk left it {miss.injected.walk_share:.2g}; "
+        "ranked #2 of 14."
+    )
+    payload = json.loads(json.dumps(found.to_json()))["miss"]
+    assert payload["text"] == miss.text() and payload["lead_seconds"] == -20.0
+    assert payload["first_moved"]["series"] == "svc07:container.memory.usage"
+    page = render_report("c1", "test", result, case.window, case.onset, truth=case.truth)
+    assert f'<p id="miss" class="truth">{html.escape(miss.text())}</p>' in page
+
+
+def test_no_miss_paragraph_when_the_truth_is_first(sockshop):
+    case, result = sockshop
+    found = verdict(result, case.window, case.onset, alert=case.alert, truth=case.truth)
+    assert found.causes[0].injected and found.miss is None
+    assert found.to_json()["miss"] is None
+    page = render_report("c1", "test", result, case.window, case.onset, truth=case.truth)
+    assert 'id="truth"' in page and 'id="miss"' not in page

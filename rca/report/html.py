@@ -153,6 +153,8 @@ def render_report(
     ]
     if found.truth:
         parts.append(f'<p id="truth" class="truth">{esc(found.truth)}</p>')
+    if found.miss is not None:
+        parts.append(f'<p id="miss" class="truth">{esc(found.miss.text())}</p>')
     parts += [
         _meta(incident_id, alert_text, result, window, found),
         "<h2>Evidence for the top suspects</h2>",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rca.rank.walk_ranker import AnomalyWalkRanker
 from rca.report.units import Unit, key_of, series_label, series_unit
 from rca.types import Alert, RankedCause, RCAResult
 from rca.window import Window
@@ -28,6 +29,9 @@ LOW_CONFIDENCE = 0.3
 UNCLEAR = "low confidence: nothing clearly anomalous"
 # A second suspect with at least this share of the first's walk share is "almost as likely".
 CLOSE_SECOND = 0.5
+# Robust z below which the walk ranker counts a series as healthy (its default; every method
+# that reports a series' anomaly builds its ranker with it).
+ANOMALY_OFFSET = AnomalyWalkRanker.anomaly_offset
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,104 @@ class CauseEvidence:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """A series' change: which series, the service it counts for, that service's rank, and its
+    change time minus the onset."""
+
+    series: str
+    service: str
+    rank: int
+    seconds: float
+
+    def text(self) -> str:
+        owner = "" if key_of(self.series).service == self.service else f" for {self.service}"
+        return f"{series_label(self.series)} (#{self.rank}{owner})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "series": self.series,
+            "service": self.service,
+            "rank": self.rank,
+            "changed_seconds_from_onset": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Miss:
+    """Why the injected service is not first, from the evidence the result holds: the earliest
+    clear change among the services ranked above it (``first``), the injected service's own
+    earliest one, and its strongest series against the anomaly offset."""
+
+    injected: CauseEvidence | None
+    service: str
+    first: Moved | None
+    injected_first: Moved | None
+    services: int
+
+    @property
+    def lead_seconds(self) -> float | None:
+        """How long before the injected service's first change the first mover moved."""
+        if self.first is None or self.injected_first is None:
+            return None
+        return self.injected_first.seconds - self.first.seconds
+
+    def text(self) -> str:
+        return f"Why not first: {self._moved()}. {self._own()}."
+
+    def _moved(self) -> str:
+        # A change time: where the detector dates a lasting change (past the offset).
+        past = f"a dated lasting change past robust z {ANOMALY_OFFSET:g}"
+        first, mine, lead = self.first, self.injected_first, self.lead_seconds
+        if first is None and mine is None:
+            return f"neither {self.service} nor what ranked above it shows {past}"
+        if first is None:
+            assert mine is not None
+            return (
+                f"nothing ranked above {self.service} shows {past}; "
+                f"{self.service} did: {mine.text()}, {when_text(mine.seconds)}"
+            )
+        moved = f"{first.text()} moved {when_text(first.seconds)}"
+        if mine is None or lead is None:
+            return f"{moved}; {self.service} shows no {past.removeprefix('a ')}"
+        if lead == 0:
+            return f"{moved}, at the same step as {self.service}'s first change, {mine.text()}"
+        if lead > 0:
+            return f"{moved}, first: {seconds_text(lead)} before {self.service}'s {mine.text()}"
+        return (
+            f"{self.service} moved first: {mine.text()}, {when_text(mine.seconds)}, "
+            f"{seconds_text(-lead)} before {first.text()}, the first change ranked above it"
+        )
+
+    def _own(self) -> str:
+        row = self.injected
+        if row is None or row.series is None:
+            return f"{self.service} has no series in the window: not ranked"
+        own = f"{self.service}'s strongest series {series_label(row.series)}"
+        place = f"ranked #{row.rank} of {self.services}"
+        if row.anomaly is None:
+            return f"{own} is {place}"
+        side = "above" if row.anomaly > ANOMALY_OFFSET else "below"
+        share = "" if row.walk_share is None else f"; the walk left it {row.walk_share:.2g}"
+        return (
+            f"{own} is {row.anomaly:.3g} robust sigmas off normal, {side} the ranker's anomaly "
+            f"offset {ANOMALY_OFFSET:g}{share}; {place}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text(),
+            "first_moved": None if self.first is None else self.first.to_json(),
+            "injected_first_moved": None
+            if self.injected_first is None
+            else self.injected_first.to_json(),
+            "lead_seconds": self.lead_seconds,
+            "injected_anomaly_z": None if self.injected is None else _finite(self.injected.anomaly),
+            "anomaly_offset": ANOMALY_OFFSET,
+            "injected_rank": None if self.injected is None else self.injected.rank,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What a report says first: ``title``, the one-line ``headline``, the confidence in
     words, the onset and how it was found, the evidence per suspect, the truth when known."""
@@ -116,6 +218,7 @@ class Verdict:
     causes: tuple[CauseEvidence, ...]
     symptom: str | None  # the alerting series shown beside the top cause
     truth: str | None
+    miss: Miss | None = None  # the truth is known and not first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +231,7 @@ class Verdict:
             "causes": [cause.to_json() for cause in self.causes],
             "symptom": self.symptom,
             "truth": self.truth,
+            "miss": None if self.miss is None else self.miss.to_json(),
         }
 
 
@@ -295,7 +399,53 @@ def verdict(
         causes=tuple(rows),
         symptom=symptom_series(result, window, alert),
         truth=truth_text(result, truth) if truth is not None else None,
+        miss=None if truth is None else explain_miss(result, rows, truth.service, onset, top),
     )
+
+
+def explain_miss(
+    result: RCAResult,
+    rows: list[CauseEvidence],
+    injected: str,
+    onset: pd.Timestamp,
+    top: int,
+) -> Miss | None:
+    """Why ``injected`` is not first (``None`` when it is): the first clear change among the
+    services ranked above it (at most ``top``), its own first one and its evidence ``rows``."""
+    ranks = {service: k for k, (service, _) in enumerate(result.services(), start=1)}
+    place = ranks.get(injected)
+    if place == 1:
+        return None
+    above = min(place or len(ranks) + 1, top + 1)
+    return Miss(
+        injected=next((row for row in rows if row.injected), None),
+        service=injected,
+        first=first_change(result, {s: k for s, k in ranks.items() if k < above}, onset),
+        injected_first=first_change(result, {injected: place or 0}, onset),
+        services=len(ranks),
+    )
+
+
+def first_change(result: RCAResult, ranks: dict[str, int], onset: pd.Timestamp) -> Moved | None:
+    """The earliest clear change among the series counting for the services in ``ranks``
+    (service -> rank), the better rank first on a tie: a series with a change time and, where
+    the method gives one, a robust z past the anomaly offset (weaker ones are noise to it)."""
+    moved = [
+        Moved(cause.series, cause.service, ranks[cause.service], _seconds(cause, onset))
+        for cause in result.causes
+        if cause.service in ranks and _clear(cause)
+    ]
+    return min(moved, key=lambda m: (m.seconds, m.rank), default=None)
+
+
+def _clear(cause: RankedCause) -> bool:
+    found = cause.evidence
+    changed = found.onset is not None and pd.notna(found.onset)
+    return changed and (found.anomaly is None or found.anomaly > ANOMALY_OFFSET)
+
+
+def _seconds(cause: RankedCause, onset: pd.Timestamp) -> float:
+    return (pd.Timestamp(cause.evidence.onset) - onset).total_seconds()
 
 
 def _is(truth: Truth | None, service: str) -> bool:
