@@ -9,10 +9,6 @@ import pytest
 
 from rca.cli import HelpFormatter, build_parser, plain_text
 
-# `rca demo` is registered by services/demo (another change is moving it); its flags without help
-# are listed here until that module gives them one. Remove entries as they get help.
-WITHOUT_HELP_YET = {("rca demo", "--stack"), ("rca demo", "--profile")}
-
 
 def commands(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, object]]:
     yield path, parser
@@ -42,8 +38,6 @@ def test_every_flag_has_help_with_its_default_and_no_markup(path):
             assert all(choice.help for choice in action._choices_actions), path
             continue
         name = "/".join(action.option_strings) or action.dest
-        if (path, name) in WITHOUT_HELP_YET:
-            continue
         assert action.help, f"{path} {name}: no help"
         shown = " ".join(formatter._format_action(action).split())
         default = action.default

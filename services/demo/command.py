@@ -27,13 +27,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
             "Ctrl-C stops everything."
         ),
     )
-    demo.add_argument("--stack", choices=stack_names(), default="llm-serving")
-    demo.add_argument("--fault", choices=list(FAULTS), default=None, help="default: random")
-    demo.add_argument("--target", default=None, help="service to inject at (default: random)")
+    demo.add_argument(
+        "--stack", choices=stack_names(), default="llm-serving", help="demo stack to run"
+    )
+    demo.add_argument(
+        "--fault",
+        choices=list(FAULTS),
+        default=None,
+        help="default: drawn from those the telemetry shows",
+    )
+    demo.add_argument("--target", default=None, help="service to inject at (default: drawn)")
     demo.add_argument("--method", default="run", help="RCA method (rca methods)")
     demo.add_argument("--seed", type=int, default=None, help="picks fault and target (printed)")
     demo.add_argument("--rate", type=float, default=None, help="requests/s (default: stack's)")
-    demo.add_argument("--profile", choices=["steady", "diurnal"], default="steady")
+    demo.add_argument(
+        "--profile",
+        choices=["steady", "diurnal"],
+        default="steady",
+        help="load shape: constant, or a daily-like wave over --period",
+    )
     demo.add_argument("--period", type=float, default=600.0, help="diurnal period, seconds")
     demo.add_argument("--baseline", type=float, default=60.0, help="healthy seconds first")
     demo.add_argument("--before", type=float, default=45.0, help="window seconds before onset")
