@@ -86,6 +86,7 @@ class DemoOutcome:
     onset_confidence: float = 0.0
     baselines: dict[str, int | None] = field(default_factory=dict)
     api_incident: dict[str, Any] | None = None
+    miss: str | None = None  # why the injected service is not first (see rca.report.verdict)
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` shape, plus where things are."""
@@ -106,36 +107,75 @@ class DemoOutcome:
             ),
             "alert": self.breach,
             "baselines_truth_rank": self.baselines,
+            "miss": self.miss,
             "report": str(self.folder / "report.html"),
         }
 
 
-def choose(
-    stack: Stack, fault: str | None, target: str | None, rng: np.random.Generator
-) -> tuple[str, str]:
-    """The fault and target to inject: as given, else drawn (a fault that applies to the
-    given target; a target the fault applies to)."""
+def observable(stack: Stack, fault: str, target: str) -> bool:
+    """Whether the telemetry can show ``fault`` at ``target``: the service emits one of the
+    fault's indicator metrics (what the engine is meant to find it by)."""
+    return not set(FAULTS[fault].indicators).isdisjoint(stack.services[target].metrics)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The injection and how it was chosen: ``drawn_from`` candidates (``None``: as given)."""
+
+    fault: str
+    target: str
+    drawn_from: int | None
+    observable: bool
+
+    def line(self, seed: int) -> str:
+        """What the demo says about its choice, e.g. ``injecting cpu at payment (drawn from 23
+        injections this stack's telemetry can show; seed 1234)``."""
+        if self.drawn_from is None:
+            how = "as given"
+        elif self.observable:
+            how = f"drawn from {self.drawn_from} injections this stack's telemetry can show"
+        else:
+            how = f"drawn from {self.drawn_from} that apply; the telemetry can show none of them"
+        return f"injecting {self.fault} at {self.target} ({how}; seed {seed})"
+
+    @property
+    def warning(self) -> str | None:
+        if self.observable:
+            return None
+        indicators = ", ".join(FAULTS[self.fault].indicators)
+        return (
+            f"warning: the telemetry cannot show {self.fault} at {self.target}: it emits none of "
+            f"{indicators}, the metrics the engine finds {self.fault} by"
+        )
+
+
+def choose(stack: Stack, fault: str | None, target: str | None, rng: np.random.Generator) -> Choice:
+    """The fault and target to inject: as given, else drawn from the injections the stack's
+    telemetry can show that match what is given (a fault first, then one of its targets)."""
     if fault is not None and fault not in FAULTS:
         raise RCAInputError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     if target is not None and target not in stack.services:
         raise RCAInputError(
             f"{stack.name} has no service {target!r}; it has {', '.join(stack.services)}"
         )
-    if fault is None:
-        options = [f for f in stack.faults() if target is None or target in stack.targets(f)]
-        fault = str(rng.choice(options))
-    targets = stack.targets(fault)
-    if not targets:
+    if fault is not None and not stack.targets(fault):
         raise RCAInputError(
             f"{fault} applies to no service of {stack.name}; try {', '.join(stack.faults())}"
         )
-    if target is None:
-        target = str(rng.choice(targets))
-    elif target not in targets:
-        raise RCAInputError(
-            f"{fault} does not apply to {target}; it applies to {', '.join(targets)}"
-        )
-    return fault, target
+    if fault is not None and target is not None:
+        if target not in stack.targets(fault):
+            raise RCAInputError(
+                f"{fault} does not apply to {target}; "
+                f"it applies to {', '.join(stack.targets(fault))}"
+            )
+        return Choice(fault, target, None, observable(stack, fault, target))
+    applies = [(f, t) for f in stack.faults() for t in stack.targets(f)]
+    matching = [(f, t) for f, t in applies if fault in (None, f) and target in (None, t)]
+    # Only where nothing the telemetry shows matches what is given: what applies, with a warning.
+    pool = [(f, t) for f, t in matching if observable(stack, f, t)] or matching
+    fault = fault or str(rng.choice(list(dict.fromkeys(f for f, _ in pool))))
+    target = target or str(rng.choice([t for f, t in pool if f == fault]))
+    return Choice(fault, target, len(pool), observable(stack, fault, target))
 
 
 class _Clock:
@@ -208,7 +248,8 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         options.seed if options.seed is not None else int(np.random.SeedSequence().entropy % 10**6)
     )
     rng = np.random.default_rng(seed)
-    fault, target = choose(stack, options.fault, options.target, rng)
+    choice = choose(stack, options.fault, options.target, rng)
+    fault, target = choice.fault, choice.target
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = options.out / f"{stamp}-{stack.name}-{fault}-{target}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -217,6 +258,9 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         f"rca demo: stack {stack.name}, fault {fault}{modelled} at {target}, "
         f"method {options.method}, seed {seed}; output in {folder}"
     )
+    print(choice.line(seed), flush=True)
+    if choice.warning:
+        print(choice.warning, flush=True)
     lab = LiveLab(
         stack,
         folder / "run",
@@ -352,6 +396,11 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
         where = f"rank {truth_rank} of {len(ranking)}" if truth_rank else "not ranked"
         others = ", ".join(f"{n} {'#' + str(r) if r else '-'}" for n, r in baselines.items())
         print(f"   truth: {fault} at {target} -> {where}   (baselines: {others})\n")
+        from rca.report.verdict import verdict  # matplotlib loads with rca.report
+
+        miss = verdict(result, window, onset, alert=alert, truth=truth).miss
+        if miss is not None:
+            print(f"   {miss.text()}\n")
 
         _write_outputs(
             folder,
@@ -386,6 +435,7 @@ def run_demo(options: DemoOptions) -> DemoOutcome:
             onset_method=onset_method,
             onset_confidence=onset_confidence,
             baselines=baselines,
+            miss=None if miss is None else miss.text(),
         )
         if options.json_path is not None:
             options.json_path.parent.mkdir(parents=True, exist_ok=True)

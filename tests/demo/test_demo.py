@@ -76,8 +76,11 @@ def test_demo_end_to_end_on_real_processes(tmp_path):
     assert process.returncode == 0, text[-3000:]
     for step in ("broker: tansu", "stack: llm-serving up", "SLO watcher", "fault: cpu", "report:"):
         assert step in text, step
+    assert "injecting cpu at prefill-0 (as given; seed 7)" in text
     outcome = json.loads((tmp_path / "demo.json").read_text())
-    assert {"stack", "fault", "target", "truth_rank", "ranking", "seconds"} <= set(outcome)
+    assert {"stack", "fault", "target", "truth_rank", "ranking", "seconds", "miss"} <= set(outcome)
+    # Why the injected service is not first, only where it is not.
+    assert (outcome["miss"] is None) == (outcome["truth_rank"] == 1), outcome["miss"]
     assert (outcome["stack"], outcome["fault"], outcome["target"]) == (
         "llm-serving",
         "cpu",
