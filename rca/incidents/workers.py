@@ -34,7 +34,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from rca.compute import torch_threads
+from rca.compute import limit_threads, torch_threads
 from rca.errors import RCAInputError
 from rca.incidents.analysis import AnalysisJob, AnalysisOutcome, analyse, warm_up
 from rca.incidents.sources import WindowSource
@@ -72,12 +72,7 @@ def _init_worker(threads: int, server_pid: int, nice: int) -> None:
     _die_with(server_pid)
     with contextlib.suppress(OSError):  # not allowed here: run at normal priority
         os.nice(nice)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    limit_threads(threads)
 
 
 def worker_processes(processes: int, threads: int, nice: int = 10) -> cf.ProcessPoolExecutor:
