@@ -1,8 +1,9 @@
 """The engine beside a CPU hog: `run` per case quiet, then with busy loops on every core
 (medians per case).
 
-Compares the thread rule of rca.compute (what every entry point uses) with PyTorch's own
-default (a thread per core) in the same run. Goal (the first-hour issue): busy <= 2x quiet.
+Compares the thread rule of rca.compute (what every entry point uses, for torch and NumPy's
+BLAS) with the libraries' own default (a thread per core) in the same run. Goal (the first-hour
+issue): busy <= 2x quiet.
 
     .venv/bin/python bench/contention.py [--cases 6] [--method run] [--json bench/contention.json]
 """
@@ -16,9 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
-
-from rca.compute import torch_threads, usable_cores
+from rca.compute import limit_threads, torch_threads, usable_cores
 from rca.datasets import Synthetic, SyntheticConfig
 from rca.methods import make_method
 
@@ -29,7 +28,7 @@ def _spin(stop: multiprocessing.synchronize.Event) -> None:
 
 
 def _time_cases(method: str, cases: list, threads: int) -> list[float]:
-    torch.set_num_threads(threads)
+    limit_threads(threads)
     seconds = []
     for case in cases:
         started = time.perf_counter()
