@@ -708,18 +708,26 @@ def test_grafana_provisioning_targets_the_api() -> None:
     dashboard_cm = configmaps["rca-rca-platform-grafana-dashboard"]
     assert dashboard_cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     dashboard = json.loads(dashboard_cm["data"]["rca-incidents.json"])
-    panels = {p["type"]: p for p in dashboard["panels"]}
-    assert set(panels) == {"table", "nodeGraph"}
+    table, incident_graph, learned_graph = dashboard["panels"]
+    assert [table["type"], incident_graph["type"], learned_graph["type"]] == [
+        "table",
+        "nodeGraph",
+        "nodeGraph",
+    ]
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == datasource["uid"]
         for target in panel["targets"]:
             assert target["datasource"] == {"type": datasource["type"], "uid": datasource["uid"]}
-            assert target["url"].startswith("/v1/incidents")
-    assert panels["table"]["targets"][0]["url"] == "/v1/incidents"
-    formats = {t["format"]: t for t in panels["nodeGraph"]["targets"]}
-    assert set(formats) == {"node-graph-nodes", "node-graph-edges"}
-    assert {t["root_selector"] for t in formats.values()} == {"nodes", "edges"}
-    assert {t["url"] for t in formats.values()} == {"/v1/incidents/${incident}/graph"}
+            assert target["url"].startswith("/v1/")
+    assert table["targets"][0]["url"] == "/v1/incidents"
+    for panel, url in [
+        (incident_graph, "/v1/incidents/${incident}/graph"),
+        (learned_graph, "/v1/graph?level=service&top=100"),
+    ]:
+        formats = {t["format"]: t for t in panel["targets"]}
+        assert set(formats) == {"node-graph-nodes", "node-graph-edges"}
+        assert {t["root_selector"] for t in formats.values()} == {"nodes", "edges"}
+        assert {t["url"] for t in formats.values()} == {url}
 
 
 def test_grafana_follows_an_external_api_url_and_token_variable() -> None:

@@ -1,5 +1,6 @@
-"""The RCA dashboard: an incidents table and a node graph of the selected incident's causal
-graph, both read from this API by the Infinity data source (``yesoreyeram-infinity-datasource``,
+"""The RCA dashboard: an incidents table, a node graph of the selected incident's causal graph
+and one of the graph learned in the background (services), read from this API by the Infinity
+data source (``yesoreyeram-infinity-datasource``,
 backend parser). ``helm/rca-platform/files/dashboard.json`` is this dashboard with
 ``__DATASOURCE_UID__`` and ``__DASHBOARD_UID__`` placeholders (a test keeps them equal).
 """
@@ -30,6 +31,7 @@ def dashboard(datasource_uid: str, dashboard_uid: str) -> dict[str, Any]:
     """The dashboard model (for ``POST /api/dashboards/db``)."""
     datasource = {"type": INFINITY, "uid": datasource_uid}
     graph_url = "/v1/incidents/${incident}/graph"
+    learned_url = "/v1/graph?level=service&top=100"
     return {
         "uid": dashboard_uid,
         "title": "RCA: incidents and causal graph",
@@ -84,6 +86,20 @@ def dashboard(datasource_uid: str, dashboard_uid: str) -> dict[str, Any]:
                 "targets": [
                     _query("nodes", datasource, graph_url, "node-graph-nodes", "nodes"),
                     _query("edges", datasource, graph_url, "node-graph-edges", "edges"),
+                ],
+                "options": {},
+            },
+            {
+                "id": 3,
+                "type": "nodeGraph",
+                "title": "Learned causal graph between services (background fit; cause -> effect)",
+                "description": "GET /v1/graph: the newest graph rca serve learned from the stored "
+                "history, series edges folded into services, the heaviest 100.",
+                "gridPos": {"h": 16, "w": 24, "x": 0, "y": 26},
+                "datasource": datasource,
+                "targets": [
+                    _query("nodes", datasource, learned_url, "node-graph-nodes", "nodes"),
+                    _query("edges", datasource, learned_url, "node-graph-edges", "edges"),
                 ],
                 "options": {},
             },
