@@ -1,14 +1,13 @@
 """The published picture on real data, reproduced by ``rca bench`` (RCAEval ASE'24, Table 5)."""
 
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
+from rca.cli import main
 from rca.datasets import open_dataset
 from rca.datasets.base import Case, Truth
 from rca.eval.bench import BenchProtocol, pick_cases, run_bench
@@ -163,26 +162,20 @@ def test_symptoms_reach_rank_only_when_asked(monkeypatch):
     assert seen == [None, None, front, front]
 
 
-def test_bench_cli_takes_views_onsets_and_symptoms(tmp_path):
+def test_bench_cli_takes_views_onsets_and_symptoms(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = ["--dataset", "sim:sockshop", "--methods", "random,baro", "--limit", "3"]
     args += ["--view", "no-call-graph", "--view", "one-latency,coarse:2s", "--onset-shift", "-2"]
     args += ["--symptoms", "--json", str(out), "--quiet"]
-    done = subprocess.run(
-        [sys.executable, "-m", "rca.cli", "bench", *args], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["bench", *args]) == 0, capsys.readouterr().err
     payload = json.loads(out.read_text())
     label = "no-call-graph,one-latency,coarse:2s; exact onset; onset shift -2 steps; symptoms"
     assert payload["protocol"]["label"] == label
     assert all(r["protocol"] == label and r["mean_rank"] >= 1 for r in payload["results"])
     assert {c["onset_error_steps"] for c in payload["cases"]} == {-2.0}
-    done = subprocess.run(
-        [sys.executable, "-m", "rca.cli", "bench", "--dataset", "synthetic", "--view", "nope"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and "unknown view 'nope'" in done.stderr
+    capsys.readouterr()
+    assert main(["bench", "--dataset", "synthetic", "--view", "nope"]) == 2
+    assert "unknown view 'nope'" in capsys.readouterr().err
 
 
 EVERY_VIEW = (

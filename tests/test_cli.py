@@ -3,9 +3,6 @@ a subprocess as a user runs it."""
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,16 +12,6 @@ from toys import REPO
 from rca.cli import main
 
 EXAMPLE = REPO / "examples" / "sample-incident"
-
-
-def rca(*args: str, env_root: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rca.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
 
 
 def analyze(capsys, *args: str) -> tuple[int, str, str]:
@@ -175,33 +162,24 @@ def test_analyze_all_nan_and_constant_series_is_not_a_crash(tmp_path, capsys):
     assert "(every series dropped as flat)" in out  # a and b keep a place, last
 
 
-def test_bench_on_synthetic_writes_the_documented_json(tmp_path):
+def test_bench_on_synthetic_writes_the_documented_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    done = rca(
-        "bench",
-        "--dataset",
-        "synthetic",
-        "--methods",
-        "random,baro",
-        "--limit",
-        "4",
-        "--json",
-        str(out),
-        "--quiet",
-    )
-    assert done.returncode == 0, done.stderr
+    args = ["--methods", "random,baro", "--limit", "4", "--json", str(out), "--quiet"]
+    code = main(["bench", "--dataset", "synthetic", *args])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
     results = json.loads(out.read_text())["results"]
     assert [r["method"] for r in results] == ["random", "baro"]
     keys = {"dataset", "method", "cases", "ac1", "ac3", "avg5", "seconds_median", "seconds_p90"}
     assert all(keys <= set(r) and r["cases"] == 4 for r in results)
-    assert "AC@1" in done.stdout and "Avg@5" in done.stdout
+    assert "AC@1" in stdout and "Avg@5" in stdout
 
 
-def test_bench_bad_folder_and_bad_method_are_clear_errors(tmp_path):
-    done = rca("bench", "--dataset", str(tmp_path), "--quiet")
-    assert done.returncode == 2 and "RCAEval's layout" in done.stderr
-    done = rca("bench", "--dataset", "synthetic", "--methods", "nope", "--quiet")
-    assert done.returncode == 2 and "unknown method" in done.stderr
+def test_bench_bad_folder_and_bad_method_are_clear_errors(tmp_path, capsys):
+    assert main(["bench", "--dataset", str(tmp_path), "--quiet"]) == 2
+    assert "RCAEval's layout" in capsys.readouterr().err
+    assert main(["bench", "--dataset", "synthetic", "--methods", "nope", "--quiet"]) == 2
+    assert "unknown method" in capsys.readouterr().err
 
 
 def test_bench_progress_off_a_terminal_is_log_lines_with_counts_and_real_rates(capsys):
