@@ -210,7 +210,9 @@ FAULTS: dict[str, FaultSpec] = {
         "http",
         {"ratio": 0.3},
         "request",
-        _HTTP,
+        # A dropped request is never recorded in the duration histogram; the service holds it,
+        # so it shows as in-flight (services.app: active includes held requests).
+        ("http.server.active_requests",),
         (Effect("drop_ratio", "ratio", high=1.0),),
     ),
     "gpu-throttle": FaultSpec(
