@@ -101,9 +101,11 @@ def test_sim_ground_truth_is_the_service_whose_signals_changed(stack_name):
             assert failed and case.window[failed].notna().any(axis=1).idxmax() == case.onset
             assert case.history[failed].isna().all().all()
         else:
-            watched = [c for c in mine if "active_requests" in c] if fault == "drop" else indicators
-            assert z_after[watched].max() > 8, (fault, z_after[watched].sort_values().tail(3))
-            assert z_before[watched].max() < 8, (fault, z_before[watched].sort_values().tail(3))
+            assert z_after[indicators].max() > 8, (fault, z_after[indicators].sort_values().tail(3))
+            assert z_before[indicators].max() < 8, (
+                fault,
+                z_before[indicators].sort_values().tail(3),
+            )
         downstream = {
             parse_series_name(e).service
             for c in mine
