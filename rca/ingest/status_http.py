@@ -76,6 +76,10 @@ class StatusServer(ThreadingHTTPServer):
         self.window_slots = threading.BoundedSemaphore(max_concurrent)
 
 
+def _encode(body: dict[str, object]) -> bytes:
+    return json.dumps(body, allow_nan=False).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StatusServer
     timeout = SOCKET_TIMEOUT_SECONDS
@@ -98,19 +102,21 @@ class _Handler(BaseHTTPRequestHandler):
             retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
             self._reply(503, {"error": "too many /window requests at once"}, retry)
             return
+        # The slot covers building the answer, not sending it: a client that has read its
+        # answer may ask again at once without finding its own request still counted.
         try:
-            body = window_json(self.server.store, query, self.server.max_cells)
+            status, body = 200, window_json(self.server.store, query, self.server.max_cells)
+            payload = _encode(body)
         except WindowTooLarge as exc:
-            self._reply(413, {"error": str(exc)})
+            status, payload = 413, _encode({"error": str(exc)})
         except RCAInputError as exc:
-            self._reply(400, {"error": str(exc)})
+            status, payload = 400, _encode({"error": str(exc)})
         except Exception:  # a bug must cost one answer, not the connection or the thread
             log.exception("GET /window failed")
-            self._reply(500, {"error": "internal error"})
-        else:
-            self._reply(200, body)
+            status, payload = 500, _encode({"error": "internal error"})
         finally:
             self.server.window_slots.release()
+        self._send(status, payload)
 
     def _authorized(self) -> bool:
         if self.server.token is None:
@@ -124,7 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(
         self, status: int, body: dict[str, object], headers: dict[str, str] | None = None
     ) -> None:
-        payload = json.dumps(body, allow_nan=False).encode()
+        self._send(status, _encode(body), headers)
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

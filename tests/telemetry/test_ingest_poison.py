@@ -182,6 +182,17 @@ def test_window_caps_cells_and_concurrency_and_answers_bad_times(server: StatusS
     assert status == 503 and body["retry_after"] == "1"
 
 
+def test_a_client_asking_again_at_once_is_never_refused_for_its_own_request(server) -> None:
+    """The slot is given back before the answer is sent: a sequential client (the API asking
+    a worker for window after window) never finds its previous request still counted."""
+    start = T0 / SECOND
+    for _ in range(100):
+        status, _ = get(server, f"/window?start={start}&end={start + 1}&services=s0")
+        assert status == 200
+        assert server.window_slots.acquire(blocking=False), "the answer came before the slot"
+        server.window_slots.release()
+
+
 def test_window_without_a_token_configured_is_open() -> None:
     running = serve_status("127.0.0.1", 0, WindowStore(), lambda: {})
     try:
