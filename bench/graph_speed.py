@@ -96,7 +96,11 @@ def main() -> None:
         "fit_cpu_seconds": fit["cpu"],
         "learned_edges": learned,
         "analysis": {
-            name: {"median": statistics.median(runs), "runs": runs, "x_baro": None}
+            name: {
+                "median": statistics.median(runs),
+                "runs": runs,
+                "x_baro": statistics.median(runs) / baro,
+            }
             for name, runs in timed.items()
         },
     }
@@ -107,7 +111,6 @@ def main() -> None:
     )
     print(f"{'analysis':<28} {'s (median)':>11} {'x BARO':>8} {'runs':>5}")
     for name, row in out["analysis"].items():
-        row["x_baro"] = row["median"] / baro
         print(f"{name:<28} {row['median']:>11.2f} {row['x_baro']:>8.1f} {len(row['runs']):>5}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -69,7 +69,8 @@ class LearnedGraph:
         ``history``, with how they were made in ``stats``."""
         nodes = [str(c) for c in history.columns]
         segment = standardized(history, self.relative_floor, self.max_gap_steps)
-        part, stats = self._learn([segment], nodes, call_graph)
+        prior = topology_matrix(nodes, call_graph) if call_graph is not None else None
+        part, stats = self._learn([segment], prior)
         stats["history_rows"] = float(len(history.index))
         return CausalGraph(tuple(nodes), part, learned=part.copy(), stats=stats)
 
@@ -88,13 +89,14 @@ class LearnedGraph:
             segments.append(standardized(history, self.relative_floor, self.max_gap_steps))
         before = window.loc[window.index < onset, nodes]
         segments.append(standardized(before, self.relative_floor, self.max_gap_steps))
-        part, stats = self._learn(segments, nodes, inputs.call_graph)
+        prior = known if inputs.call_graph is not None else None
+        part, stats = self._learn(segments, prior)
         return CausalGraph(tuple(nodes), part + known, learned=part, stats=stats)
 
     def _learn(
-        self, segments: list[np.ndarray], nodes: list[str], call_graph: nx.DiGraph | None
+        self, segments: list[np.ndarray], prior: np.ndarray | None
     ) -> tuple[np.ndarray, dict[str, float]]:
-        prior = topology_matrix(nodes, call_graph) if call_graph is not None else None
+        """The learned part (at most 1 per effect); ``prior``: the edges a call graph allows."""
         learned = NeuralGranger(replace(self.granger, seed=self.seed)).fit(segments, prior)
         part = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
         return part, {"granger_epochs": float(learned.epochs)}

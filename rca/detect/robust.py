@@ -52,6 +52,13 @@ def robust_spread(before: pd.DataFrame, relative_floor: float) -> tuple[pd.Serie
     return center, spread
 
 
+def floored(noise: pd.Series, center: pd.Series, relative_floor: float) -> pd.Series:
+    """A spread from :func:`robust_spread` with ``relative_floor=0`` raised to another relative
+    floor: the same as asking :func:`robust_spread` for that floor, without the statistics
+    again."""
+    return pd.concat([noise, center.abs() * relative_floor], axis=1).max(axis=1)
+
+
 def sustained(abs_z: pd.DataFrame, persist: int) -> pd.DataFrame:
     """``min`` of ``|z|`` over each run of ``persist`` rows starting at that row."""
     if persist <= 1:
@@ -168,8 +175,8 @@ def gather_evidence(
         reference, start_strength = before, after.index[0]
     else:
         start_strength = start
-    center, spread = robust_spread(reference[kept], relative_floor)
-    _, noise = robust_spread(reference[kept], 0.0)
+    center, noise = robust_spread(reference[kept], 0.0)
+    spread = floored(noise, center, relative_floor)
     if appeared:
         spread[appeared] = appeared_spread(appeared, before, relative_floor, step.total_seconds())
         noise[appeared] = spread[appeared]

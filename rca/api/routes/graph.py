@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -45,7 +46,7 @@ def learned_graph(
         pairs = [(e.cause, e.effect, e.weight) for e in graph.edges()]
     pairs = sorted(pairs, key=lambda e: (-e[2], e[0], e[1]))[:top]
     names = sorted({name for u, v, _ in pairs for name in (u, v)})
-    causes_of = {name: sum(1 for u, _, _ in pairs if u == name) for name in names}
+    causes_of = Counter(u for u, _, _ in pairs)
     return LearnedGraphPublic(
         nodes=[
             GraphNodePublic(
