@@ -22,6 +22,7 @@ is on (the threads run, the flags are set): the ground truth the injector logs.
 from __future__ import annotations
 
 import gc
+import mmap
 import threading
 import time
 import uuid
@@ -115,7 +116,10 @@ class FaultState:
             for thread in active.threads:
                 thread.join(timeout=2.0)
         if any(a.fault == "mem" for a in gone) and not self._has("mem"):
-            self._leak = []
+            leak, self._leak = self._leak, []
+            for item in leak:
+                if isinstance(item, mmap.mmap):
+                    item.close()
             gc.collect()
         return gone
 
@@ -137,8 +141,13 @@ class FaultState:
         chunk_bytes = int(active.effects["leak_bytes_per_s"] * _LEAK_TICK_SECONDS)
         objects = int(active.effects["leak_objects_per_s"] * _LEAK_TICK_SECONDS)
         while not active.stop.wait(_LEAK_TICK_SECONDS):
-            # bytearray(n) zero-fills, so every page is touched and counted as resident.
-            self._leak.append(bytearray(chunk_bytes))
+            # An anonymous mapping, not a bytearray: malloc may serve a freed buffer's size from
+            # its heap (its mmap threshold grows after large frees) and keep it when freed, so
+            # the leak would not be given back. Writing one byte a page makes every page resident.
+            buffer = mmap.mmap(-1, chunk_bytes)
+            for offset in range(0, chunk_bytes, mmap.PAGESIZE):
+                buffer[offset] = 1
+            self._leak.append(buffer)
             self._leak.append([{"seq": i, "owner": active.id} for i in range(objects)])
 
     # -- what the request path and the models read ----------------------------------------
