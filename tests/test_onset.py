@@ -91,6 +91,19 @@ def test_an_earlier_one_series_glitch_does_not_win_over_the_incident():
     assert detect_onset(window, not_after=window.index[75]).onset == window.index[70]
 
 
+def test_a_leak_lasting_most_of_the_window_is_not_hidden_by_its_own_plateau():
+    # A simulated 45-service window: transients in several latency series early on, then one
+    # memory series leaks from the onset to the end. Judged against all rows, the leak's long
+    # plateau of evidence would set the bar it has to clear, and a transient would win.
+    case = StackSim(StackSimConfig("large", seed=0)).load("0100")
+    assert case.truth.fault == "mem"
+    index = case.window.index
+    step = index[1] - index[0]
+    found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
+    assert abs(found.onset - case.onset) <= step, found
+    assert found.series[0].endswith("process.memory.usage")
+
+
 def test_an_error_rate_that_appears_is_a_change():
     rows, at = 60, 35
     failed = np.r_[np.full(at, np.nan), 2.0 + np.random.default_rng(0).poisson(3, rows - at)]

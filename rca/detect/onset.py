@@ -21,12 +21,14 @@ confidence and how it was found. Pure and deterministic (no randomness, no clock
 3. **Evidence per row**: ``E[k] = sum_j min(log(1 + S[k, j] - THRESHOLD), CAP)``; the cap keeps
    one series that leaves a flat line (z of thousands) from outweighing several that move: an
    incident shows in several metrics, a glitch in one.
-4. **Episodes**: runs of rows whose evidence stands out (above ``median + 3 MAD`` of all rows,
-   at least ``MIN_EVIDENCE``). Searching back from ``not_after`` (an alert fires after its
-   rule's ``for:``, so the change came before it), the incident is the **latest** episode
-   starting by then (one row of slack: a change sampled late) whose total evidence is at least
-   a share of the largest one's; earlier episodes are past incidents or transients. Its start
-   is its first row holding ``START_SHARE`` of its peak evidence.
+4. **Episodes**: runs of rows whose evidence stands out (above ``median + 3 MAD`` of all rows
+   or of the rows before the run, whichever is lower, at least ``MIN_EVIDENCE``: a leak whose
+   evidence lasts for most of the window would raise the first bar itself). Searching back
+   from ``not_after`` (an alert fires after its rule's ``for:``, so the change came before
+   it), the incident is the **latest** episode starting by then (one row of slack: a change
+   sampled late) whose total evidence is at least a share of the largest one's; earlier
+   episodes are past incidents or transients. Its start is its first row holding
+   ``START_SHARE`` of its peak evidence.
 
 Confidence: ``(1 - exp(-peak / 3)) * mass / (mass + largest other episode's mass)``: high when
 the change is strong and nothing else in the search range competes. Nothing standing out: a
@@ -224,11 +226,35 @@ def row_evidence(step: np.ndarray) -> np.ndarray:
     return np.fmin(np.log1p(np.clip(held - THRESHOLD, 0.0, None)), CAP).sum(axis=1)
 
 
+def _bar(before: np.ndarray) -> float:
+    """``median + OUTLIER_MADS * MAD`` of ``before`` (at least ``MIN_EVIDENCE``)."""
+    if len(before) < MIN_BEFORE:
+        return MIN_EVIDENCE
+    center = float(np.median(before))
+    mad = float(np.median(np.abs(before - center))) * 1.4826
+    return max(MIN_EVIDENCE, center + OUTLIER_MADS * mad)
+
+
+def standout(evidence: np.ndarray) -> np.ndarray:
+    """Whether each row's evidence stands out: above the bar of all rows, or of the rows before
+    its run (a run keeps the bar of its first row, through one-row dips of ``GAP_ROWS``).
+    Judged against all rows only, an incident that lasts for much of the window (a leak's
+    plateau) raises its own bar and hides itself; against earlier rows only, a window that
+    opens busy hides a later change."""
+    overall = _bar(evidence)
+    above = np.zeros(len(evidence), dtype=bool)
+    bar, last = MIN_EVIDENCE, None
+    for row, value in enumerate(evidence):
+        if last is None or row - last > GAP_ROWS + 1:
+            bar = min(overall, _bar(evidence[:row]))
+        if value > bar:
+            above[row], last = True, row
+    return above
+
+
 def _episodes(evidence: np.ndarray) -> list[tuple[int, int]]:
     """Runs of rows whose evidence stands out, as ``(first, last)``."""
-    center = float(np.median(evidence))
-    mad = float(np.median(np.abs(evidence - center))) * 1.4826
-    above = evidence > max(MIN_EVIDENCE, center + OUTLIER_MADS * mad)
+    above = standout(evidence)
     runs: list[tuple[int, int]] = []
     for row in np.flatnonzero(above):
         if runs and row - runs[-1][1] <= GAP_ROWS + 1:
