@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from rca.detect.robust import impute_gaps
+from rca.detect.silence import fill_silence
 from rca.errors import RCAInputError
 from rca.types import parse_series_name
 from rca.window import Window, check_window, to_timestamp
@@ -158,6 +159,7 @@ def _numeric(window: Window) -> pd.DataFrame:
 
     An event rate is 0 before its first report: OpenTelemetry SDKs create a counter's
     attribute set at its first event, so a ``status_code=500`` series appearing is a change.
+    A series that stops reporting is 0 from then on (:mod:`rca.detect.silence`).
     """
     frame = window.apply(pd.to_numeric, errors="coerce").astype(float)
     frame = frame.replace([np.inf, -np.inf], np.nan)
@@ -165,7 +167,7 @@ def _numeric(window: Window) -> pd.DataFrame:
     if rates:
         reported = frame[rates].notna().cumsum() > 0
         frame[rates] = frame[rates].mask(~reported, 0.0)
-    frame = impute_gaps(frame, MAX_GAP_STEPS)
+    frame = impute_gaps(fill_silence(frame, MAX_GAP_STEPS)[0], MAX_GAP_STEPS)
     varies = (frame.notna().sum() >= 3) & (frame.max() > frame.min())
     return frame.loc[:, varies.to_numpy()]
 

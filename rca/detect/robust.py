@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rca.detect.flat import flat_reasons
+from rca.detect.silence import fill_silence
 from rca.errors import RCAInputError
 from rca.types import AnomalyScores, parse_series_name
 from rca.window import Window
@@ -145,6 +146,9 @@ def gather_evidence(
     guard: bool = True,
 ) -> AnomalyScores:
     """Robust z-scores against the pre-onset rows, sustained strength and change times."""
+    # Silences from the guard band on: an older crash, restarted, stays out of "normal".
+    step = window.index[1] - window.index[0] if len(window.index) > 1 else pd.Timedelta(0)
+    window, silenced = fill_silence(window, max_gap_steps, onset - lookback_steps * step)
     before = window.loc[window.index < onset]
     after = window.loc[window.index >= onset]
     appeared = appeared_rates(before, after)
@@ -162,6 +166,9 @@ def gather_evidence(
             f"only {len(before)} row(s) before the onset: need at least 2 to know what is normal"
         )
     dropped = flat_reasons(before.drop(columns=appeared), after.drop(columns=appeared))
+    for name in silenced:  # at 0 from the crash on: that is the change, not a flat line
+        if dropped.get(name) == "constant after the onset":
+            del dropped[name]
     kept = [str(c) for c in before.columns if str(c) not in dropped and str(c) not in appeared]
     kept += appeared
     if not kept:

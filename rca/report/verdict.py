@@ -44,13 +44,16 @@ class Change:
 
     @property
     def direction(self) -> str:
+        if self.before is not None and self.after is None:
+            return "stopped reporting"  # a crashed or killed process (rca.detect.silence)
         if self.before is None or self.after is None or self.after == self.before:
             return "changed"
         return "rose" if self.after > self.before else "fell"
 
     def text(self) -> str:
-        """``'1.2 % → 49 %'``."""
-        return f"{self.unit.format(self.before)} → {self.unit.format(self.after)}"
+        """``'1.2 % → 49 %'``; ``'50 ms → no data'`` for a series that stopped reporting."""
+        after = "no data" if self.after is None else self.unit.format(self.after)
+        return f"{self.unit.format(self.before)} → {after}"
 
 
 @dataclass(frozen=True)
