@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import networkx as nx
     import pandas as pd
 
+    from rca.types import CausalGraph
+
 
 # Docstring markup as it reads in a terminal: ``x`` and :func:`x` (any role) become `x`.
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
@@ -174,6 +176,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise RCAInputError(f"--top must be a positive number of rows, got {args.top}")
     json_path = _writable_json(args.json) if args.json else None
+    learned = _fitted_graph(args.graph) if args.graph else None
     window, history = _analyze_inputs(args)
     calls, incident_onset = _call_graph_and_onset(args.call_graph)
     if args.onset is not None or incident_onset is not None:
@@ -197,7 +200,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             f"{len(window) - before} from it on: the analysis needs at least {MIN_BEFORE} and "
             f"{MIN_AFTER} ({first.isoformat()} .. {last.isoformat()})"
         )
-    method = make_method(args.method, seed=args.seed).fit(history, call_graph=calls)
+    method = make_method(args.method, seed=args.seed)
+    method = method.fit(history, call_graph=calls, learned_graph=learned)
     result = method.rank(window, onset)
     services = result.services()
     if not services:
@@ -210,6 +214,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         best_series.setdefault(cause.service, cause)
     sure = f", confidence {confidence:.2f}" if confidence is not None else ""
     print(f"onset: {onset.isoformat()} ({how}{sure})")
+    if learned is not None:
+        shared = len(set(learned.nodes) & set(map(str, window.columns)))
+        print(f"graph: {args.graph} ({shared} of its {len(learned.nodes)} series in the window)")
     print(
         f"{args.method}: {len(window.columns)} series x {len(window)} rows, "
         f"{len(result.dropped)} dropped (flat), {result.timings_seconds['total']:.3f} s"
@@ -302,6 +309,50 @@ def _call_graph_and_onset(path_text: str | None) -> tuple[nx.DiGraph | None, str
         raise RCAInputError(f"--call-graph {path}: expected a JSON object with 'calls'")
     onset = description.get("onset")
     return from_description(description), str(onset) if onset is not None else None
+
+
+def _fitted_graph(path_text: str) -> CausalGraph:
+    """The graph ``rca graph`` wrote."""
+    from rca.types import CausalGraph
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise RCAInputError(f"--graph {path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+        return CausalGraph.from_json(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RCAInputError(f"--graph {path} is not JSON: {exc}") from None
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise RCAInputError(
+            f"--graph {path} is not a fitted graph (expected 'nodes' and 'edges' as "
+            f"[cause, effect, weight] index triples): {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    import time
+
+    from rca.datasets.wide_csv import read_wide_csv
+    from rca.incidents.graph_refresh import MIN_HISTORY_ROWS, fit_graph
+
+    out = _writable_json(args.out)
+    history = read_wide_csv(Path(args.history))
+    if len(history) < MIN_HISTORY_ROWS:
+        raise RCAInputError(
+            f"{args.history}: {len(history)} rows of history; learning how series follow "
+            f"each other needs at least {MIN_HISTORY_ROWS}"
+        )
+    calls, _ = _call_graph_and_onset(args.call_graph)
+    started = time.perf_counter()
+    fitted = fit_graph(history, calls, seed=args.seed)
+    out.write_text(json.dumps(fitted))
+    edges = len(fitted["edges"])  # type: ignore[arg-type]
+    print(
+        f"graph: {len(history.columns)} series x {len(history)} rows -> {edges} edges in "
+        f"{time.perf_counter() - started:.1f} s, written to {out} (rca analyze --graph {out})"
+    )
+    return 0
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -522,7 +573,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", default=None, help="known root-cause service: show its rank (default: none)"
     )
     analyze.add_argument("--json", default=None, help="also write the ranking to this file")
+    analyze.add_argument(
+        "--graph",
+        default=None,
+        help="a causal graph rca graph fitted once from normal history, instead of learning "
+        "one for this incident (default: none)",
+    )
     analyze.set_defaults(func=cmd_analyze)
+
+    graph = sub.add_parser(
+        "graph",
+        help="learn the causal graph from normal history once, for rca analyze --graph",
+    )
+    graph.add_argument("history", help="CSV of normal behaviour, one column per series")
+    graph.add_argument("--out", required=True, help="where to write the graph (JSON)")
+    graph.add_argument(
+        "--call-graph",
+        default=None,
+        help="caller -> callee graph (as for rca analyze) that makes its edges cheaper "
+        "(default: none)",
+    )
+    graph.add_argument("--seed", type=int, default=0, help="training seed")
+    graph.set_defaults(func=cmd_graph)
 
     methods = sub.add_parser("methods", help="list the registered RCA methods")
     methods.set_defaults(func=cmd_methods)

@@ -145,11 +145,40 @@ def test_analyze_bad_arguments_are_one_line_errors_before_any_work(tmp_path, cap
         ([csv_path, "--json", str(garbage / "x.json")], "cannot create its folder"),
         ([csv_path, "--history-span", "10h"], "--history-span"),
         ([csv_path, "--history", str(EXAMPLE / "incident.json")], "incident.json"),
+        ([csv_path, "--graph", str(garbage)], "is not JSON"),
+        ([csv_path, "--graph", str(listed)], "is not a fitted graph"),
+        ([csv_path, "--graph", str(tmp_path / "none.json")], "no such file"),
     ]
     for args, message in cases:
         code, out, err = analyze(capsys, *args, "--method", "baro")
         assert code == 2, (args, out)
         assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_a_graph_fitted_once_serves_later_analyses(tmp_path, capsys):
+    meta = json.loads((EXAMPLE / "incident.json").read_text())
+    truth = meta["root_cause"]["service"]
+    frame = pd.read_csv(EXAMPLE / "incident.csv")
+    normal = tmp_path / "normal.csv"
+    frame.iloc[:100].to_csv(normal, index=False)
+    graph = tmp_path / "graph.json"
+    code = main(["graph", str(normal), "--out", str(graph)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"32 series x 100 rows -> {len(json.loads(graph.read_text())['edges'])} edges" in out
+    assert json.loads(graph.read_text())["nodes"] == list(frame.columns[1:])
+    csv_path = str(EXAMPLE / "incident.csv")
+    code, out, err = analyze(
+        capsys, csv_path, "--onset", meta["onset"], "--graph", str(graph), "--truth", truth
+    )
+    assert code == 0, err
+    assert f"graph: {graph} (32 of its 32 series in the window)" in out
+    assert f"truth {truth}: #1 " in out
+    code = main(["graph", str(normal), "--out", str(graph), "--call-graph", str(tmp_path)])
+    assert code == 2 and "no such file" in capsys.readouterr().err
+    frame.iloc[:20].to_csv(normal, index=False)
+    code = main(["graph", str(normal), "--out", str(graph)])
+    assert code == 2 and "20 rows of history" in capsys.readouterr().err
 
 
 def test_analyze_all_nan_and_constant_series_is_not_a_crash(tmp_path, capsys):

@@ -37,12 +37,12 @@ log = logging.getLogger(__name__)
 MIN_HISTORY_ROWS = 60
 
 
-def fit_graph(history: Window, call_graph: nx.DiGraph | None) -> dict[str, Any]:
+def fit_graph(history: Window, call_graph: nx.DiGraph | None, seed: int = 0) -> dict[str, Any]:
     """``run``'s learned graph fitted on ``history``, as stored (module level: it runs in a
     worker process)."""
     from rca.methods.run import RUNConfig
 
-    return RUNConfig().learned_graph().fit(history, call_graph).to_json()
+    return RUNConfig(seed=seed).learned_graph().fit(history, call_graph).to_json()
 
 
 class GraphRefresher:
