@@ -51,6 +51,9 @@ def test_short_gaps_sparse_series_and_a_late_scrape_are_not_silence():
     window.iloc[::2, 1] = np.nan  # reports every other row: sparse, not crashed
     window.iloc[-6:] = np.nan  # the newest scrapes have not arrived for anyone
     assert not silent_rows(window, max_gap_steps=3).to_numpy().any()
+    window.iloc[-6:] = 1.0
+    window.iloc[-6:, :4] = np.nan  # an ingest partition lags: 4 of 10 series, 6 steps behind
+    assert not silent_rows(window, max_gap_steps=3).to_numpy().any()
 
 
 @pytest.mark.parametrize("calls", [CALLS, None])

@@ -18,8 +18,10 @@ import pandas as pd
 # A series "reported regularly" before the onset when at most this share of the live rows
 # there miss it: sparse series (an error counter that reports now and then) are not crashes.
 REGULAR_MISSING_SHARE = 0.1
-# A row is live when at least this share of the window's series have a value in it.
-LIVE_SHARE = 0.5
+# A row is live when at least this share of the window's series have a value in it: rows
+# that many series miss are a late scrape or a lagging ingest partition, not crashes. A
+# crashed service holding more than a quarter of the window's series is not seen as silent.
+LIVE_SHARE = 0.75
 
 
 def live_rows(frame: pd.DataFrame) -> pd.Series:
