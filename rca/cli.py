@@ -201,6 +201,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             f"{MIN_AFTER} ({first.isoformat()} .. {last.isoformat()})"
         )
     method = make_method(args.method, seed=args.seed)
+    if learned is not None:
+        _check_graph_use(args.method, method, learned, window)
     method = method.fit(history, call_graph=calls, learned_graph=learned)
     result = method.rank(window, onset)
     services = result.services()
@@ -320,14 +322,25 @@ def _fitted_graph(path_text: str) -> CausalGraph:
         raise RCAInputError(f"--graph {path}: no such file")
     try:
         data = json.loads(path.read_text())
-        return CausalGraph.from_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RCAInputError(f"--graph {path} is not JSON: {exc}") from None
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+    try:
+        return CausalGraph.from_json(data)
+    except ValueError as exc:
+        raise RCAInputError(f"--graph {path} is not a fitted graph: {exc}") from None
+
+
+def _check_graph_use(name: str, method: object, graph: CausalGraph, window: pd.DataFrame) -> None:
+    """``--graph`` only with a method that reads a learned graph, over the window's series."""
+    from rca.causal.sources import LearnedGraph
+
+    if not isinstance(getattr(method, "graph_source", None), LearnedGraph):
+        raise RCAInputError(f"--graph: {name} does not use a learned graph (run, run-fast do)")
+    if not set(graph.nodes) & set(map(str, window.columns)):
         raise RCAInputError(
-            f"--graph {path} is not a fitted graph (expected 'nodes' and 'edges' as "
-            f"[cause, effect, weight] index triples): {type(exc).__name__}: {exc}"
-        ) from None
+            f"--graph: none of its {len(graph.nodes)} series is in the window: fitted on "
+            "another system's history?"
+        )
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -202,11 +202,31 @@ class CausalGraph:
 
     @classmethod
     def from_json(cls, data: dict[str, object], learned: bool = True) -> CausalGraph:
-        """The graph :meth:`to_json` wrote; ``learned``: every edge is a learned one."""
-        nodes = tuple(str(n) for n in data["nodes"])  # type: ignore[attr-defined]
+        """The graph :meth:`to_json` wrote; ``learned``: every edge is a learned one.
+        ``ValueError`` naming what is wrong where ``data`` is not such a graph."""
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"expected an object with 'nodes' and 'edges', got {type(data).__name__}"
+            )
+        raw_nodes, raw_edges = data.get("nodes"), data.get("edges")
+        if not isinstance(raw_nodes, list) or not raw_nodes:
+            raise ValueError("'nodes' must be a non-empty list of series names")
+        if not isinstance(raw_edges, list):
+            raise ValueError("'edges' must be a list of [cause, effect, weight] triples")
+        nodes = tuple(str(n) for n in raw_nodes)
         weights = np.zeros((len(nodes), len(nodes)))
-        for i, j, weight in data["edges"]:  # type: ignore[attr-defined]
-            weights[int(i), int(j)] = float(weight)
+        for edge in raw_edges:
+            if not (
+                isinstance(edge, list)
+                and len(edge) == 3
+                and all(type(k) is int and 0 <= k < len(nodes) for k in edge[:2])
+                and isinstance(edge[2], int | float)
+            ):
+                raise ValueError(
+                    f"edge {edge!r}: expected [cause, effect, weight] with node indices "
+                    f"0..{len(nodes) - 1}"
+                )
+            weights[edge[0], edge[1]] = float(edge[2])
         stats = {str(k): float(v) for k, v in dict(data.get("stats") or {}).items()}  # type: ignore[call-overload]
         return cls(nodes, weights, learned=weights.copy() if learned else None, stats=stats)
 

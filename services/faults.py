@@ -115,11 +115,16 @@ class FaultState:
             active.stop.set()
             for thread in active.threads:
                 thread.join(timeout=2.0)
-        if any(a.fault == "mem" for a in gone) and not self._has("mem"):
-            leak, self._leak = self._leak, []
-            for item in leak:
-                if isinstance(item, mmap.mmap):
-                    item.close()
+        leak: list[object] = []
+        with self._lock:  # one check and swap: a fault injected meanwhile keeps its buffers
+            if any(a.fault == "mem" for a in gone) and not any(
+                a.fault == "mem" for a in self._active.values()
+            ):
+                leak, self._leak = self._leak, []
+        for item in leak:
+            if isinstance(item, mmap.mmap):
+                item.close()
+        if leak:
             gc.collect()
         return gone
 
@@ -144,11 +149,14 @@ class FaultState:
             # An anonymous mapping, not a bytearray: malloc may serve a freed buffer's size from
             # its heap (its mmap threshold grows after large frees) and keep it when freed, so
             # the leak would not be given back. Writing one byte a page makes every page resident.
-            buffer = mmap.mmap(-1, chunk_bytes)
-            for offset in range(0, chunk_bytes, mmap.PAGESIZE):
-                buffer[offset] = 1
-            self._leak.append(buffer)
-            self._leak.append([{"seq": i, "owner": active.id} for i in range(objects)])
+            grown: list[object] = [[{"seq": i, "owner": active.id} for i in range(objects)]]
+            if chunk_bytes > 0:  # a mapping of 0 bytes is an error
+                buffer = mmap.mmap(-1, chunk_bytes)
+                for offset in range(0, chunk_bytes, mmap.PAGESIZE):
+                    buffer[offset] = 1
+                grown.append(buffer)
+            with self._lock:
+                self._leak.extend(grown)
 
     # -- what the request path and the models read ----------------------------------------
 

@@ -131,6 +131,10 @@ def test_analyze_bad_arguments_are_one_line_errors_before_any_work(tmp_path, cap
     garbage.write_bytes(bytes(range(256)))
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
+    empty_graph = tmp_path / "empty-graph.json"
+    empty_graph.write_text('{"nodes": [], "edges": []}')
+    bad_edge = tmp_path / "bad-edge.json"
+    bad_edge.write_text('{"nodes": ["a:x", "b:y"], "edges": [[-1, 0, 1.0]]}')
     binary_csv = tmp_path / "calls.csv"
     binary_csv.write_bytes(b"\xff\xfe\x00garbage")
     cases = [
@@ -147,6 +151,8 @@ def test_analyze_bad_arguments_are_one_line_errors_before_any_work(tmp_path, cap
         ([csv_path, "--history", str(EXAMPLE / "incident.json")], "incident.json"),
         ([csv_path, "--graph", str(garbage)], "is not JSON"),
         ([csv_path, "--graph", str(listed)], "is not a fitted graph"),
+        ([csv_path, "--graph", str(empty_graph)], "non-empty list"),
+        ([csv_path, "--graph", str(bad_edge)], "node indices 0..1"),
         ([csv_path, "--graph", str(tmp_path / "none.json")], "no such file"),
     ]
     for args, message in cases:
@@ -174,6 +180,14 @@ def test_a_graph_fitted_once_serves_later_analyses(tmp_path, capsys):
     assert code == 0, err
     assert f"graph: {graph} (32 of its 32 series in the window)" in out
     assert f"truth {truth}: #1 " in out
+    code, out, err = analyze(
+        capsys, csv_path, "--onset", meta["onset"], "--graph", str(graph), "--method", "baro"
+    )
+    assert code == 2 and "baro does not use a learned graph" in err
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text('{"nodes": ["x:cpu"], "edges": []}')
+    code, out, err = analyze(capsys, csv_path, "--onset", meta["onset"], "--graph", str(elsewhere))
+    assert code == 2 and "none of its 1 series is in the window" in err
     code = main(["graph", str(normal), "--out", str(graph), "--call-graph", str(tmp_path)])
     assert code == 2 and "no such file" in capsys.readouterr().err
     frame.iloc[:20].to_csv(normal, index=False)

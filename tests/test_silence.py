@@ -39,8 +39,12 @@ def test_a_series_that_stops_is_silent_from_its_last_report_on():
     assert silent.loc[INDEX[AT] :, "payment:process.cpu.utilization"].all()
     assert not silent.loc[: INDEX[AT - 1]].to_numpy().any()
     assert not silent[[c for c in window if not c.startswith("payment:")]].to_numpy().any()
-    # From ``since`` on only: a silence that began before it stays missing.
+    # A silence that began before ``since`` is older than the incident.
     assert not silent_rows(window, 3, since=INDEX[AT + 1]).to_numpy().any()
+    # Series that never report, or appear later, do not make the window's rows look dead.
+    padded = window.assign(**{f"ghost{k}:errors:rate": np.nan for k in range(6)})
+    padded.loc[INDEX[AT + 2] :, "new:errors:rate"] = 1.0
+    assert silent_rows(padded, 3)["payment:process.cpu.utilization"].sum() == ROWS - AT
 
 
 def test_short_gaps_sparse_series_and_a_late_scrape_are_not_silence():
@@ -56,11 +60,13 @@ def test_short_gaps_sparse_series_and_a_late_scrape_are_not_silence():
     assert not silent_rows(window, max_gap_steps=3).to_numpy().any()
 
 
+@pytest.mark.parametrize("late", [0, 2])
 @pytest.mark.parametrize("calls", [CALLS, None])
-def test_the_crashed_service_ranks_first_not_last(calls):
+def test_the_crashed_service_ranks_first_not_last(calls, late):
+    # ``late``: an onset given up to the detector's guard band (2 steps) after the crash.
     window = _crash()
     for method in ("run-topology", "run-nograph"):
-        result = make_method(method).fit(None, call_graph=calls).rank(window, INDEX[AT])
+        result = make_method(method).fit(None, call_graph=calls).rank(window, INDEX[AT + late])
         assert result.services()[0][0] == "payment", (method, result.services())
         assert not any(name.startswith("payment:") for name in result.dropped)
 

@@ -239,16 +239,18 @@ def _bar(before: np.ndarray) -> float:
 
 def standout(evidence: np.ndarray) -> np.ndarray:
     """Whether each row's evidence stands out: above the bar of all rows, or of the rows before
-    its run (a run keeps the bar of its first row, through one-row dips of ``GAP_ROWS``).
-    Judged against all rows only, an incident that lasts for much of the window (a leak's
-    plateau) raises its own bar and hides itself; against earlier rows only, a window that
-    opens busy hides a later change."""
+    its run (a run keeps the bar of its first row, through one-row dips of ``GAP_ROWS``), once
+    ``REFERENCE_ROWS`` rows precede it. Judged against all rows only, an incident that lasts
+    for much of the window (a leak's plateau) raises its own bar and hides itself; against
+    earlier rows only, a window that opens busy hides a later change, and a few first rows say
+    too little about what is usual (a run that started there would keep their low bar)."""
     overall = _bar(evidence)
     above = np.zeros(len(evidence), dtype=bool)
     bar, last = MIN_EVIDENCE, None
     for row, value in enumerate(evidence):
         if last is None or row - last > GAP_ROWS + 1:
-            bar = min(overall, _bar(evidence[:row]))
+            earlier = _bar(evidence[:row]) if row >= REFERENCE_ROWS else overall
+            bar = min(overall, earlier)
         if value > bar:
             above[row], last = True, row
     return above

@@ -41,10 +41,11 @@ def robust_spread(before: pd.DataFrame, relative_floor: float) -> tuple[pd.Serie
     """Center (median) and spread of the pre-onset rows, with floors.
 
     ``spread = max(r, min(std, STD_CAP * r), relative_floor * |median|, 1e-9)`` with the robust
-    scale ``r = max(1.4826 MAD, IQR / 1.349)``; where ``r`` is 0 the standard deviation counts
-    whole. The robust estimates ignore the rare spikes of a series that mostly sits on one value
-    (bytes of memory, a request count that is mostly 0), so alone they turn any later step into
-    an enormous score: BARO's IQR = 0 failure. The standard deviation keeps routine spikes in
+    scale ``r = max(1.4826 MAD, IQR / 1.349)``; where the MAD is 0 (most rows sit on one value)
+    the standard deviation counts whole. The robust estimates ignore the rare spikes of a
+    series that mostly sits on one value (bytes of memory, a request count that is mostly 0,
+    an error rate mostly 0 with some small chatter), so alone they turn any later step into an
+    enormous score: BARO's IQR = 0 failure. The standard deviation keeps routine spikes in
     the spread (a series that often jumps is not alarming when it jumps again), but at most
     ``STD_CAP`` robust scales: beyond that it is a few extreme rows (an earlier incident in
     the reference, a scrape glitch), which would blind the series to the next change. The
@@ -55,7 +56,9 @@ def robust_spread(before: pd.DataFrame, relative_floor: float) -> tuple[pd.Serie
     iqr = (before.quantile(0.75) - before.quantile(0.25)) / _IQR_TO_SD
     robust = pd.concat([mad, iqr], axis=1).max(axis=1)
     std = before.std(ddof=0).fillna(0.0)
-    spiky = std.where(robust <= 0, pd.concat([std, STD_CAP * robust], axis=1).min(axis=1))
+    # "Zero" up to rounding: the median of a column of one repeated value is off by ~1e-18.
+    flat_bulk = mad <= 1e-9 * center.abs().clip(lower=1.0)
+    spiky = std.where(flat_bulk, pd.concat([std, STD_CAP * robust], axis=1).min(axis=1))
     floor = (center.abs() * relative_floor).clip(lower=1e-9)
     spread = pd.concat([robust, spiky, floor], axis=1).max(axis=1)
     return center, spread

@@ -25,10 +25,12 @@ LIVE_SHARE = 0.75
 
 
 def live_rows(frame: pd.DataFrame) -> pd.Series:
-    """Rows where at least ``LIVE_SHARE`` of the series have a value."""
-    if frame.shape[1] == 0:
-        return pd.Series(False, index=frame.index)
-    return frame.notna().mean(axis=1) >= LIVE_SHARE
+    """Rows where at least ``LIVE_SHARE`` of the series that have reported by then have a
+    value (a series that never reports, or first reports later, does not count against a
+    row)."""
+    present = frame.notna()
+    started = present.cummax().sum(axis=1)
+    return (present.sum(axis=1) >= LIVE_SHARE * started) & (started > 0)
 
 
 def silent_rows(
@@ -36,15 +38,19 @@ def silent_rows(
 ) -> pd.DataFrame:
     """``True`` where a series is missing from a live row, in a run of more than
     ``max_gap_steps`` live rows that starts at or after ``since``, having reported in at least
-    two and all but ``REGULAR_MISSING_SHARE`` of the live rows before that run."""
+    two and all but ``REGULAR_MISSING_SHARE`` of the live rows before that run. A run that
+    began before ``since`` is older than the incident (a series that stopped long ago, an
+    older crash): it stays missing. The detect stage passes the onset less its guard band, so
+    an onset given up to that many steps after the crash still sees it; without a given onset
+    the onset detector sees the silence itself."""
     live = live_rows(frame)
     silent = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     missing = frame.loc[live].isna().to_numpy()
     if missing.size == 0:
         return silent
     forward, length = run_lengths(missing)
-    position = np.arange(len(missing))[:, None]
-    start = position - forward + 1  # the first row of the run a missing cell is in
+    # The first row of the run each missing cell is in.
+    start = np.arange(len(missing))[:, None] - forward + 1
     reported = np.vstack([np.zeros((1, missing.shape[1]), int), np.cumsum(~missing, axis=0)])
     reported_before = np.take_along_axis(reported, np.clip(start, 0, None), axis=0)
     regular = (reported_before >= 2) & (
