@@ -201,8 +201,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             f"{MIN_AFTER} ({first.isoformat()} .. {last.isoformat()})"
         )
     method = make_method(args.method, seed=args.seed)
-    if learned is not None:
-        _check_graph_use(args.method, method, learned, window)
+    shared = _check_graph_use(args.method, method, learned, window) if learned else 0
     method = method.fit(history, call_graph=calls, learned_graph=learned)
     result = method.rank(window, onset)
     services = result.services()
@@ -217,7 +216,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     sure = f", confidence {confidence:.2f}" if confidence is not None else ""
     print(f"onset: {onset.isoformat()} ({how}{sure})")
     if learned is not None:
-        shared = len(set(learned.nodes) & set(map(str, window.columns)))
         print(f"graph: {args.graph} ({shared} of its {len(learned.nodes)} series in the window)")
     print(
         f"{args.method}: {len(window.columns)} series x {len(window)} rows, "
@@ -330,17 +328,20 @@ def _fitted_graph(path_text: str) -> CausalGraph:
         raise RCAInputError(f"--graph {path} is not a fitted graph: {exc}") from None
 
 
-def _check_graph_use(name: str, method: object, graph: CausalGraph, window: pd.DataFrame) -> None:
-    """``--graph`` only with a method that reads a learned graph, over the window's series."""
+def _check_graph_use(name: str, method: object, graph: CausalGraph, window: pd.DataFrame) -> int:
+    """``--graph`` only with a method that reads a learned graph, over the window's series;
+    how many of its series the window holds."""
     from rca.causal.sources import LearnedGraph
 
     if not isinstance(getattr(method, "graph_source", None), LearnedGraph):
         raise RCAInputError(f"--graph: {name} does not use a learned graph (run, run-fast do)")
-    if not set(graph.nodes) & set(map(str, window.columns)):
+    shared = len(set(graph.nodes) & set(map(str, window.columns)))
+    if not shared:
         raise RCAInputError(
             f"--graph: none of its {len(graph.nodes)} series is in the window: fitted on "
             "another system's history?"
         )
+    return shared
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -117,9 +117,7 @@ class FaultState:
                 thread.join(timeout=2.0)
         leak: list[object] = []
         with self._lock:  # one check and swap: a fault injected meanwhile keeps its buffers
-            if any(a.fault == "mem" for a in gone) and not any(
-                a.fault == "mem" for a in self._active.values()
-            ):
+            if any(a.fault == "mem" for a in gone) and not self._has("mem"):
                 leak, self._leak = self._leak, []
         for item in leak:
             if isinstance(item, mmap.mmap):
@@ -133,8 +131,8 @@ class FaultState:
             return list(self._active.values())
 
     def _has(self, fault: str) -> bool:
-        with self._lock:
-            return any(a.fault == fault for a in self._active.values())
+        """Whether a fault of type ``fault`` is active (the caller holds ``_lock``)."""
+        return any(a.fault == fault for a in self._active.values())
 
     def _effect(self, quantity: str) -> float:
         """``quantity`` as the active faults set it (the hardest hit), neutral without one."""

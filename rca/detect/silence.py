@@ -4,9 +4,10 @@ A pod that dies takes its series with it: from the crash on, the window holds no
 them while the rest of the system keeps reporting. Left as missing values, the strongest sign
 of the incident is dropped ("empty after the onset") and the crashed service ranks last. A
 series *went silent* when it reported in nearly every row and then misses more than
-``max_gap_steps`` rows in a row, counting only rows where most series report (so a window
-whose newest scrape has not arrived yet silences nobody). Its silent
-rows read 0: a dead process serves no request, counts no event and uses no CPU or memory.
+``max_gap_steps`` rows in a row, counting only rows where three quarters of the series
+reporting by then have a value (so a late scrape or a lagging ingest partition silences
+nobody). Its silent rows read 0: a dead process serves no request, counts no event and uses no
+CPU or memory.
 Pure functions on frames.
 """
 
@@ -18,9 +19,9 @@ import pandas as pd
 # A series "reported regularly" before the onset when at most this share of the live rows
 # there miss it: sparse series (an error counter that reports now and then) are not crashes.
 REGULAR_MISSING_SHARE = 0.1
-# A row is live when at least this share of the window's series have a value in it: rows
-# that many series miss are a late scrape or a lagging ingest partition, not crashes. A
-# crashed service holding more than a quarter of the window's series is not seen as silent.
+# A row is live when at least this share of the series reporting by then have a value in it:
+# rows that many series miss are a late scrape or a lagging ingest partition, not crashes. A
+# crashed service holding more than a quarter of those series is not seen as silent.
 LIVE_SHARE = 0.75
 
 

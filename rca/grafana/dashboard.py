@@ -12,6 +12,31 @@ from typing import Any
 INFINITY = "yesoreyeram-infinity-datasource"
 
 
+def _node_graph(
+    panel_id: int,
+    title: str,
+    datasource: dict[str, str],
+    url: str,
+    *,
+    y: int,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """A full-width node-graph panel of the nodes and edges ``url`` serves."""
+    return {
+        "id": panel_id,
+        "type": "nodeGraph",
+        "title": title,
+        **({"description": description} if description else {}),
+        "gridPos": {"h": 16, "w": 24, "x": 0, "y": y},
+        "datasource": datasource,
+        "targets": [
+            _query("nodes", datasource, url, "node-graph-nodes", "nodes"),
+            _query("edges", datasource, url, "node-graph-edges", "edges"),
+        ],
+        "options": {},
+    }
+
+
 def _query(ref: str, datasource: dict[str, str], url: str, fmt: str, root: str) -> dict[str, Any]:
     return {
         "refId": ref,
@@ -77,31 +102,21 @@ def dashboard(datasource_uid: str, dashboard_uid: str) -> dict[str, Any]:
                 },
                 "options": {"showHeader": True},
             },
-            {
-                "id": 2,
-                "type": "nodeGraph",
-                "title": "Causal graph of incident ${incident} (edge: cause -> effect)",
-                "gridPos": {"h": 16, "w": 24, "x": 0, "y": 10},
-                "datasource": datasource,
-                "targets": [
-                    _query("nodes", datasource, graph_url, "node-graph-nodes", "nodes"),
-                    _query("edges", datasource, graph_url, "node-graph-edges", "edges"),
-                ],
-                "options": {},
-            },
-            {
-                "id": 3,
-                "type": "nodeGraph",
-                "title": "Learned causal graph between services (background fit; cause -> effect)",
-                "description": "GET /v1/graph: the newest graph rca serve learned from the stored "
+            _node_graph(
+                2,
+                "Causal graph of incident ${incident} (edge: cause -> effect)",
+                datasource,
+                graph_url,
+                y=10,
+            ),
+            _node_graph(
+                3,
+                "Learned causal graph between services (background fit; cause -> effect)",
+                datasource,
+                learned_url,
+                y=26,
+                description="GET /v1/graph: the newest graph rca serve learned from the stored "
                 "history, series edges folded into services, the heaviest 100.",
-                "gridPos": {"h": 16, "w": 24, "x": 0, "y": 26},
-                "datasource": datasource,
-                "targets": [
-                    _query("nodes", datasource, learned_url, "node-graph-nodes", "nodes"),
-                    _query("edges", datasource, learned_url, "node-graph-edges", "edges"),
-                ],
-                "options": {},
-            },
+            ),
         ],
     }
