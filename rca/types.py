@@ -188,13 +188,15 @@ class CausalGraph:
 
     def to_json(self, min_weight: float = 1e-3) -> dict[str, object]:
         """Nodes, the edges of weight at least ``min_weight`` as ``[cause, effect, weight]``
-        index triples (a fitted graph is sparse; the walk ignores lighter edges anyway), and
-        ``stats``."""
+        index triples, ``[cause, effect, weight, lag_steps]`` where lags were estimated (a
+        fitted graph is sparse; the walk ignores lighter edges anyway), and ``stats``."""
         rows, cols = np.nonzero(self.weights >= min_weight)
+        lags = self.lag_steps
         return {
             "nodes": list(self.nodes),
             "edges": [
                 [int(i), int(j), round(float(self.weights[i, j]), 6)]
+                + ([] if lags is None else [int(lags[i, j])])
                 for i, j in zip(rows, cols, strict=True)
             ],
             "stats": dict(self.stats),
@@ -215,20 +217,33 @@ class CausalGraph:
             raise ValueError("'edges' must be a list of [cause, effect, weight] triples")
         nodes = tuple(str(n) for n in raw_nodes)
         weights = np.zeros((len(nodes), len(nodes)))
+        lags = np.zeros((len(nodes), len(nodes)), dtype=int)
+        with_lags = bool(raw_edges) and all(
+            isinstance(edge, list) and len(edge) == 4 for edge in raw_edges
+        )
         for edge in raw_edges:
             if not (
                 isinstance(edge, list)
-                and len(edge) == 3
+                and len(edge) == (4 if with_lags else 3)
                 and all(type(k) is int and 0 <= k < len(nodes) for k in edge[:2])
                 and isinstance(edge[2], int | float)
+                and (not with_lags or (type(edge[3]) is int and edge[3] >= 0))
             ):
                 raise ValueError(
-                    f"edge {edge!r}: expected [cause, effect, weight] with node indices "
-                    f"0..{len(nodes) - 1}"
+                    f"edge {edge!r}: expected [cause, effect, weight] (or, in every edge, "
+                    f"[cause, effect, weight, lag_steps]) with node indices 0..{len(nodes) - 1}"
                 )
             weights[edge[0], edge[1]] = float(edge[2])
+            if with_lags:
+                lags[edge[0], edge[1]] = edge[3]
         stats = {str(k): float(v) for k, v in dict(data.get("stats") or {}).items()}  # type: ignore[call-overload]
-        return cls(nodes, weights, learned=weights.copy() if learned else None, stats=stats)
+        return cls(
+            nodes,
+            weights,
+            learned=weights.copy() if learned else None,
+            lag_steps=lags if with_lags else None,
+            stats=stats,
+        )
 
 
 @dataclass(frozen=True)

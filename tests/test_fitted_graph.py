@@ -51,6 +51,20 @@ def test_json_keeps_the_edges_that_matter():
     assert again.learned is not None and np.array_equal(again.learned, again.weights)
 
 
+def test_json_carries_the_estimated_lags_and_refuses_a_mixed_edge_list():
+    weights = np.array([[0.0, 0.5], [0.25, 0.0]])
+    lags = np.array([[0, 3], [1, 0]])
+    data = CausalGraph(("x", "y"), weights, lag_steps=lags).to_json()
+    assert data["edges"] == [[0, 1, 0.5, 3], [1, 0, 0.25, 1]]
+    again = CausalGraph.from_json(data)
+    assert again.lag_steps is not None and np.array_equal(again.lag_steps, lags)
+    assert [e.lag_steps for e in again.edges()] == [3, 1]
+    with pytest.raises(ValueError, match="lag_steps"):
+        CausalGraph.from_json({"nodes": ["x", "y"], "edges": [[0, 1, 0.5, 3], [1, 0, 0.2]]})
+    with pytest.raises(ValueError, match="lag_steps"):
+        CausalGraph.from_json({"nodes": ["x", "y"], "edges": [[0, 1, 0.5, -1]]})
+
+
 @pytest.fixture(scope="module")
 def fitted() -> tuple[pd.DataFrame, CausalGraph]:
     history = _planted(np.random.default_rng(3))

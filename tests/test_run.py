@@ -7,7 +7,13 @@ import pytest
 import torch
 from toys import chain_incident
 
-from rca.causal.neural_granger import NeuralGranger, NeuralGrangerConfig, pick_device
+from rca.causal.neural_granger import (
+    NeuralGranger,
+    NeuralGrangerConfig,
+    benjamini_hochberg,
+    paired_pvalues,
+    pick_device,
+)
 from rca.causal.nn.temporal_encoder import (
     TemporalEncoder,
     contrastive_loss,
@@ -131,6 +137,59 @@ def test_neural_granger_recovers_a_planted_edge_and_not_its_reverse(rng):
     assert graph.weights[1, 0] == 0.0
     assert graph.weights[2, 1] == 0.0 and graph.weights[2, 0] == 0.0
     assert np.isfinite(graph.heldout_mse) and graph.epochs == 30
+
+
+def test_neural_granger_estimates_the_lag_of_what_it_keeps(rng):
+    steps = 1200
+    x = rng.normal(size=steps)
+    y = np.zeros(steps)
+    for t in range(3, steps):
+        y[t] = 0.3 * y[t - 1] + 0.9 * x[t - 3] + 0.2 * rng.normal()
+    data = np.column_stack([x, y, rng.normal(size=steps)]).astype(np.float32)
+    graph = NeuralGranger(NeuralGrangerConfig(epochs=30, device="cpu", seed=1)).fit([data])
+    assert graph.weights[0, 1] > 0 and graph.lag_steps is not None
+    assert graph.lag_steps[0, 1] == 3
+    assert graph.pvalues is not None and graph.pvalues[0, 1] < 1e-6
+    assert not graph.lag_steps[graph.weights == 0].any()
+
+
+def test_independent_series_give_next_to_no_edges(rng):
+    # 12 independent AR(1) series: every edge is a false discovery; the test keeps their
+    # share small where a threshold on raw importances would keep whatever overfitting finds.
+    steps, n = 600, 12
+    data = np.zeros((steps, n))
+    noise = rng.normal(size=(steps, n))
+    for t in range(1, steps):
+        data[t] = 0.7 * data[t - 1] + noise[t]
+    config = NeuralGrangerConfig(epochs=30, device="cpu", seed=2, min_error_increase=0.0)
+    graph = NeuralGranger(config).fit([data.astype(np.float32)])
+    assert (graph.weights > 0).sum() <= 2  # of 132 candidates
+
+
+def test_paired_pvalues_hold_their_level_on_autocorrelated_noise(rng):
+    rows, columns = 150, 400
+    noise = rng.normal(size=(rows, columns))
+    ar = np.zeros_like(noise)
+    for t in range(rows):
+        ar[t] = (0.8 * ar[t - 1] if t else 0) + noise[t]
+    for differences in (noise, ar):
+        p = paired_pvalues(differences)
+        assert 0.01 <= (p < 0.05).mean() <= 0.10
+    shifted = paired_pvalues(noise[:, :3] + 0.5)
+    assert (shifted < 1e-6).all()
+    missing = noise[:, :2].copy()
+    missing[:, 0] = np.nan
+    missing[2:, 1] = np.nan  # two rows are too few
+    assert paired_pvalues(missing).tolist() == [1.0, 1.0]
+    assert paired_pvalues(np.full((10, 2), [0.3, 0.0])).tolist() == [0.0, 1.0]
+
+
+def test_benjamini_hochberg_steps_up():
+    p = np.array([[0.001, 0.8], [0.02, 0.04]])
+    # Ranked 0.001 <= 0.0125, 0.02 <= 0.025, 0.04 <= 0.0375? no; 0.8: no -> the first two.
+    assert benjamini_hochberg(p, 0.05).tolist() == [[True, False], [True, False]]
+    assert benjamini_hochberg(p, 0.1).tolist() == [[True, False], [True, True]]
+    assert not benjamini_hochberg(np.ones(5), 0.05).any()
 
 
 def test_neural_granger_is_seeded_and_survives_nans_and_short_segments(rng):

@@ -199,6 +199,12 @@ class GraphEdgePublic(BaseModel):
     mainStat: float
 
 
+class LearnedEdgePublic(GraphEdgePublic):
+    secondaryStat: float | None = Field(
+        None, description="the estimated lag in steps (series level; null where none)"
+    )
+
+
 class GraphPublic(BaseModel):
     nodes: list[GraphNodePublic]
     edges: list[GraphEdgePublic]
@@ -208,6 +214,7 @@ class LearnedGraphPublic(GraphPublic):
     """The newest causal graph learned from history in the background, in node-graph shape:
     services (or series) as nodes, the heaviest learned cause -> effect edges."""
 
+    edges: list[LearnedEdgePublic]
     version: int
     fitted_at: dt.datetime
     history_start: dt.datetime

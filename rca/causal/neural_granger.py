@@ -4,8 +4,14 @@ Contract: ``NeuralGranger(config).fit(segments, prior) -> LearnedGraph``. ``segm
 standardised ``(T, N)`` arrays of the same N series (normal history, the incident's pre-onset
 rows...), lags never cross a segment boundary; NaN means missing (input 0, no loss). The result
 ``weights[i, j] >= 0`` is the edge ``i -> j`` (cause -> effect): the relative increase of ``j``'s
-held-out one-step error when ``i``'s input is permuted (Breiman-style permutation importance),
-kept only above ``min_error_increase`` -- a held-out test, not a gap heuristic on raw gates.
+held-out one-step error when ``i``'s input is permuted (Breiman-style permutation importance).
+
+An edge is a test, not a threshold on raw gates. On held-out rows the model never trained on,
+permuting an input that carries nothing about ``j`` leaves ``j``'s expected error unchanged, so
+the per-row error increase (averaged over ``permutations`` draws) is tested against zero, its
+standard error widened for the rows' autocorrelation; Benjamini-Hochberg then keeps the edges
+at a false-discovery rate ``fdr`` over all ``N (N - 1)`` candidates, those the gates pruned
+counting with p = 1. Each kept edge's lag is the one whose permutation alone costs most.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import stats
 from tqdm import tqdm
 
 from rca.causal.nn.gated_forecaster import GatedForecaster, LagEmbedding
@@ -33,6 +40,12 @@ class NeuralGrangerConfig:
     # Penalty multiplier on the edges a call-graph prior allows (cheaper, not forced).
     prior_discount: float = 0.1
     holdout_fraction: float = 0.25
+    permutations: int = 5
+    fdr: float = 0.05
+    # Edges whose trained gate is below this are not tested (the sparsity penalty has all
+    # but removed them); gates start at 0.1.
+    screen_gate: float = 0.01
+    # An effect-size floor beside the test: a kept edge must raise the error by this share.
     min_error_increase: float = 0.02
     max_samples: int = 4000
     contrastive_pretraining: bool = False
@@ -44,13 +57,17 @@ class NeuralGrangerConfig:
 
 @dataclass(frozen=True)
 class LearnedGraph:
-    """``weights[i, j]``: held-out error increase of ``j`` without ``i`` (cause -> effect)."""
+    """``weights[i, j]``: held-out error increase of ``j`` without ``i`` (cause -> effect), 0
+    where the edge was not kept; ``pvalues`` the test of every candidate edge; ``lag_steps``
+    the estimated lag of every kept edge (0 elsewhere)."""
 
     weights: np.ndarray
     heldout_mse: float
     epochs: int
     seconds: float
     pretrain_losses: tuple[float, ...] = ()
+    pvalues: np.ndarray | None = None
+    lag_steps: np.ndarray | None = None
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -87,6 +104,41 @@ def split_samples(
     keep_train = max(1, int(max_samples * (1 - holdout_fraction)))
     keep_test = max(1, max_samples - keep_train)
     return xs[0][-keep_train:], xs[1][-keep_train:], xs[2][-keep_test:], xs[3][-keep_test:]
+
+
+def paired_pvalues(differences: np.ndarray) -> np.ndarray:
+    """One-sided p-values of "the mean of each column is > 0" for ``(S, N)`` per-row
+    differences (NaN: no row). The standard error uses the effective sample size
+    ``S (1 - r) / (1 + r)`` of a lag-1 autocorrelation ``r`` (clipped to [0, 0.9]), since
+    consecutive held-out rows are not independent. A column without spread gets 0 if its mean
+    is positive, else 1."""
+    d = np.asarray(differences, dtype=float)
+    rows = np.isfinite(d).sum(axis=0)
+    mean = np.where(rows > 0, np.nansum(d, axis=0) / np.maximum(rows, 1), 0.0)
+    centered = np.nan_to_num(d - mean)
+    sumsq = (centered**2).sum(axis=0)
+    lag1 = (centered[1:] * centered[:-1]).sum(axis=0)
+    r = np.clip(np.divide(lag1, sumsq, out=np.zeros_like(sumsq), where=sumsq > 0), 0.0, 0.9)
+    effective = np.maximum(rows * (1 - r) / (1 + r), 2.0)
+    variance = sumsq / np.maximum(rows - 1, 1)
+    se = np.sqrt(variance / effective)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, mean / se, np.where(mean > 0, np.inf, -np.inf))
+    p = stats.t.sf(t, df=effective - 1)
+    return np.where(rows >= 3, p, 1.0)
+
+
+def benjamini_hochberg(pvalues: np.ndarray, fdr: float) -> np.ndarray:
+    """The discoveries of the Benjamini-Hochberg step-up procedure at level ``fdr``, over every
+    entry of ``pvalues`` (any shape)."""
+    flat = np.asarray(pvalues, dtype=float).ravel()
+    order = np.argsort(flat, kind="stable")
+    ranked = flat[order]
+    passing = np.nonzero(ranked <= fdr * np.arange(1, flat.size + 1) / flat.size)[0]
+    keep = np.zeros(flat.size, dtype=bool)
+    if passing.size:
+        keep[order[: passing[-1] + 1]] = True
+    return keep.reshape(np.shape(pvalues))
 
 
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -163,43 +215,106 @@ class NeuralGranger:
                 optimizer.step()
             epochs += 1
 
-        weights, heldout = self._permutation_importance(model, xv, yv, mv, generator)
-        weights[weights < cfg.min_error_increase] = 0.0
+        increase, pvalues, heldout = self._edge_tests(model, xv, yv, mv, generator)
+        # The gates were fitted on the training rows only, so screening on them leaves the
+        # held-out p-values valid and the correction need count only the screened edges.
+        screened = model.gates().detach().abs().T.cpu().numpy() >= cfg.screen_gate
+        np.fill_diagonal(screened, False)
+        kept = np.zeros_like(screened)
+        kept[screened] = benjamini_hochberg(pvalues[screened], cfg.fdr)
+        kept &= increase >= cfg.min_error_increase
+        weights = np.where(kept, increase, 0.0)
+        lags = self._lags(model, xv, yv, mv, kept, generator)
         return LearnedGraph(
-            weights, heldout, epochs, time.perf_counter() - started, tuple(pretrain_losses)
+            weights,
+            heldout,
+            epochs,
+            time.perf_counter() - started,
+            tuple(pretrain_losses),
+            pvalues,
+            lags,
         )
 
-    @staticmethod
-    @torch.no_grad()
-    def _permutation_importance(
+    def _edge_tests(
+        self,
         model: GatedForecaster,
         x: torch.Tensor,
         y: torch.Tensor,
         mask: torch.Tensor,
         generator: torch.Generator,
-    ) -> tuple[np.ndarray, float]:
-        """``out[i, j]``: relative increase of target ``j``'s held-out MSE when input ``i``'s
-        embedding is permuted across samples. Only ``G[:, i] e_i`` changes, so each input costs
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """``increase[i, j]``: relative increase of target ``j``'s held-out MSE when input
+        ``i``'s embedding is permuted across samples (mean of ``permutations`` draws), and the
+        p-value of that increase being > 0. Only ``G[:, i] e_i`` changes, so each draw costs
         one ``(B, N, H)`` update rather than a full forward pass."""
-        embedded = model.encoder(x)
-        gates = model.gates()
-        pre = torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
-        counts = mask.sum(dim=0).clamp(min=1.0)
+        with torch.no_grad():
+            embedded = model.encoder(x)
+            gates = model.gates()
+            pre = torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
+            missing = mask == 0
 
-        def per_target_mse(pre_activation: torch.Tensor) -> torch.Tensor:
-            pred = model.head(torch.relu(pre_activation), x)
-            return (((pred - y) ** 2) * mask).sum(dim=0) / counts
+            def row_errors(pre_activation: torch.Tensor) -> torch.Tensor:
+                pred = model.head(torch.relu(pre_activation), x)
+                return ((pred - y) ** 2).masked_fill(missing, math.nan)
 
-        base = per_target_mse(pre)
-        n = x.shape[1]
-        out = np.zeros((n, n))
-        perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
-        for i in range(n):
-            delta = embedded[perm, i, :] - embedded[:, i, :]  # (B, H)
-            if not torch.any(gates[:, i] != 0):
-                continue
-            shifted = pre + gates[:, i][None, :, None] * delta[:, None, :]
-            increase = (per_target_mse(shifted) - base) / base.clamp(min=1e-6)
-            out[i] = increase.clamp(min=0.0).cpu().numpy()
-        np.fill_diagonal(out, 0.0)
-        return out, float(base.mean())
+            base_rows = row_errors(pre)
+            base = torch.nanmean(base_rows, dim=0).nan_to_num(0.0).clamp(min=1e-6).cpu().numpy()
+            n = x.shape[1]
+            increase = np.zeros((n, n))
+            pvalues = np.ones((n, n))
+            draws = max(1, self.config.permutations)
+            perms = [torch.randperm(x.shape[0], generator=generator) for _ in range(draws)]
+            for i in range(n):
+                column = gates[:, i]
+                if not torch.any(column != 0):
+                    continue
+                total = torch.zeros_like(base_rows)
+                for perm in perms:
+                    delta = embedded[perm.to(x.device), i, :] - embedded[:, i, :]  # (B, H)
+                    total += row_errors(pre + column[None, :, None] * delta[:, None, :])
+                differences = (total / draws - base_rows).cpu().numpy()
+                increase[i] = np.clip(np.nanmean(differences, axis=0) / base, 0.0, None)
+                pvalues[i] = paired_pvalues(differences)
+        np.fill_diagonal(increase, 0.0)
+        np.fill_diagonal(pvalues, 1.0)
+        return np.nan_to_num(increase), pvalues, float(base.mean())
+
+    @staticmethod
+    def _lags(
+        model: GatedForecaster,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        mask: torch.Tensor,
+        kept: np.ndarray,
+        generator: torch.Generator,
+    ) -> np.ndarray:
+        """``lags[i, j]`` for every kept edge: the lag (in steps) whose values, permuted alone
+        in ``i``'s window, raise ``j``'s held-out error most; 0 where no edge was kept."""
+        n, window = x.shape[1], x.shape[2]
+        lags = np.zeros((n, n), dtype=int)
+        causes = np.nonzero(kept.any(axis=1))[0]
+        if causes.size == 0:
+            return lags
+        with torch.no_grad():
+            counts = mask.sum(dim=0).clamp(min=1.0)
+            embedded = model.encoder(x)
+            gates = model.gates()
+            pre = torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
+
+            def errors(pre_activation: torch.Tensor) -> torch.Tensor:
+                pred = model.head(torch.relu(pre_activation), x)
+                return (((pred - y) ** 2) * mask).sum(dim=0) / counts
+
+            base = errors(pre)
+            perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+            for i in causes:
+                cost = torch.zeros((window, n), device=x.device)
+                for k in range(window):
+                    shuffled = x.clone()
+                    shuffled[:, i, k] = x[perm, i, k]
+                    delta = model.encoder(shuffled)[:, i, :] - embedded[:, i, :]
+                    cost[k] = errors(pre + gates[:, i][None, :, None] * delta[:, None, :]) - base
+                # Window position k holds the value ``window - k`` steps before the target.
+                best = window - cost.argmax(dim=0).cpu().numpy()
+                lags[i] = np.where(kept[i], best, 0)
+        return lags

@@ -70,9 +70,9 @@ class LearnedGraph:
         nodes = [str(c) for c in history.columns]
         segment = standardized(history, self.relative_floor, self.max_gap_steps)
         prior = topology_matrix(nodes, call_graph) if call_graph is not None else None
-        part, stats = self._learn([segment], prior)
+        part, lags, stats = self._learn([segment], prior)
         stats["history_rows"] = float(len(history.index))
-        return CausalGraph(tuple(nodes), part, learned=part.copy(), stats=stats)
+        return CausalGraph(tuple(nodes), part, learned=part.copy(), lag_steps=lags, stats=stats)
 
     def graph(
         self, window: Window, onset: pd.Timestamp, nodes: list[str], inputs: GraphInputs
@@ -81,7 +81,11 @@ class LearnedGraph:
         if inputs.learned is not None:
             fitted = inputs.learned.on(nodes)
             return CausalGraph(
-                tuple(nodes), fitted.weights + known, learned=fitted.weights, stats=fitted.stats
+                tuple(nodes),
+                fitted.weights + known,
+                learned=fitted.weights,
+                lag_steps=fitted.lag_steps,
+                stats=fitted.stats,
             )
         segments = []
         if inputs.history is not None:
@@ -90,16 +94,18 @@ class LearnedGraph:
         before = window.loc[window.index < onset, nodes]
         segments.append(standardized(before, self.relative_floor, self.max_gap_steps))
         prior = known if inputs.call_graph is not None else None
-        part, stats = self._learn(segments, prior)
-        return CausalGraph(tuple(nodes), part + known, learned=part, stats=stats)
+        part, lags, stats = self._learn(segments, prior)
+        return CausalGraph(tuple(nodes), part + known, learned=part, lag_steps=lags, stats=stats)
 
     def _learn(
         self, segments: list[np.ndarray], prior: np.ndarray | None
-    ) -> tuple[np.ndarray, dict[str, float]]:
-        """The learned part (at most 1 per effect); ``prior``: the edges a call graph allows."""
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
+        """The learned part (at most 1 per effect), its lags and how it was made; ``prior``:
+        the edges a call graph allows."""
         learned = NeuralGranger(replace(self.granger, seed=self.seed)).fit(segments, prior)
         part = learned.weights / np.maximum(learned.weights.max(axis=0, keepdims=True), 1e-12)
-        return part, {"granger_epochs": float(learned.epochs)}
+        stats = {"granger_epochs": float(learned.epochs), "fdr": self.granger.fdr}
+        return part, learned.lag_steps, stats
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,8 @@ def simulate(
         true_graph.add_edge(own_names["cpu"], own_names["lat"])
         for callee in graph.successors(service):
             true_graph.add_edge(own_names["rate"], names[callee]["rate"])
-            true_graph.add_edge(names[callee]["lat"], own_names["lat"])
+            lag = graph.edges[service, callee]["lag_steps"]
+            true_graph.add_edge(names[callee]["lat"], own_names["lat"], lag_steps=lag)
     if fault == "mem":
         true_graph.add_edge(names[root]["mem"], names[root]["lat"])
     return series_frame(columns, n, config.step_seconds), true_graph

@@ -114,7 +114,7 @@ def _meta(
     if found.onset_method:
         onset += f" ({found.onset_method})"
     stats = dict(result.graph.stats) if result.graph is not None else {}
-    # Graph statistics are counts (granger_epochs: training epochs), never seconds.
+    # Graph statistics are counts and settings (granger_epochs, fdr), never seconds.
     counts = "".join(f" · {k.replace('_', ' ')} {v:g}" for k, v in sorted(stats.items()))
     timings = ", ".join(f"{k} {seconds_text(v)}" for k, v in result.timings_seconds.items())
     return (

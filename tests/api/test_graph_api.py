@@ -74,6 +74,9 @@ def test_the_fitted_graph_is_served_and_used_by_the_next_analysis(make_client, i
     assert len(series["edges"]) <= 5 and all(":" in node["id"] for node in series["nodes"])
     weights = [e["mainStat"] for e in series["edges"]]
     assert weights == sorted(weights, reverse=True)
+    # A series edge carries its estimated lag (steps) as Grafana's secondary stat.
+    assert all(e["secondaryStat"] >= 1 for e in series["edges"])
+    assert all(e["secondaryStat"] is None for e in graph["edges"])
 
     body = client.post("/v1/rca", json=rca_body(incident, method="run")).json()
     done = finished(client, body["id"])

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from rca.api.deps import ServiceDep, require_token
-from rca.api.schemas import ErrorPublic, GraphEdgePublic, GraphNodePublic, LearnedGraphPublic
+from rca.api.schemas import ErrorPublic, GraphNodePublic, LearnedEdgePublic, LearnedGraphPublic
 from rca.report.layout import service_graph, service_or_self
 from rca.types import CausalGraph
 
@@ -39,14 +39,15 @@ def learned_graph(
             "RCA_GRAPH_REFRESH_SECONDS (0: never), once there is enough of it",
         )
     graph = CausalGraph.from_json(row["graph"])
+    pairs: list[tuple[str, str, float, int | None]]
     if level == "service":
         folded = service_graph(graph, max_edges=top)
-        pairs = [(u, v, d["weight"]) for u, v, d in folded.edges(data=True)]
+        pairs = [(u, v, d["weight"], None) for u, v, d in folded.edges(data=True)]
     else:
-        pairs = [(e.cause, e.effect, e.weight) for e in graph.edges()]
+        pairs = [(e.cause, e.effect, e.weight, e.lag_steps) for e in graph.edges()]
     pairs = sorted(pairs, key=lambda e: (-e[2], e[0], e[1]))[:top]
-    names = sorted({name for u, v, _ in pairs for name in (u, v)})
-    causes_of = Counter(u for u, _, _ in pairs)
+    names = sorted({name for u, v, _, _ in pairs for name in (u, v)})
+    causes_of = Counter(u for u, _, _, _ in pairs)
     return LearnedGraphPublic(
         nodes=[
             GraphNodePublic(
@@ -58,8 +59,14 @@ def learned_graph(
             for name in names
         ],
         edges=[
-            GraphEdgePublic(id=f"{u}->{v}", source=u, target=v, mainStat=round(w, 6))
-            for u, v, w in pairs
+            LearnedEdgePublic(
+                id=f"{u}->{v}",
+                source=u,
+                target=v,
+                mainStat=round(w, 6),
+                secondaryStat=None if not lag else float(lag),
+            )
+            for u, v, w, lag in pairs
         ],
         version=row["version"],
         fitted_at=row["fitted_at"],
