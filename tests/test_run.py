@@ -181,7 +181,8 @@ def test_paired_pvalues_hold_their_level_on_autocorrelated_noise(rng):
     missing[:, 0] = np.nan
     missing[2:, 1] = np.nan  # two rows are too few
     assert paired_pvalues(missing).tolist() == [1.0, 1.0]
-    assert paired_pvalues(np.full((10, 2), [0.3, 0.0])).tolist() == [0.0, 1.0]
+    constant = paired_pvalues(np.full((10, 2), [0.3, 0.0]))
+    assert constant[0] < 1e-12 and constant[1] == 1.0
 
 
 def test_benjamini_hochberg_steps_up():
