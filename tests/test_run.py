@@ -16,6 +16,7 @@ from rca.causal.neural_granger import (
 )
 from rca.causal.nn.temporal_encoder import (
     TemporalEncoder,
+    augment,
     contrastive_loss,
     overlapping_crops,
     pretrain,
@@ -217,6 +218,19 @@ def test_crops_differ_and_overlap():
         assert a1 - a0 == b1 - b0 == 32
         assert b0 > a0  # genuinely different views
         assert (o0, o1) == (b0, a1) and o1 - o0 >= 16
+
+
+def test_augmented_views_are_scaled_jittered_and_masked():
+    generator = torch.Generator().manual_seed(0)
+    crop = torch.ones(200, 50)
+    view = augment(crop, generator, scale=0.2, jitter=0.0, mask=0.1)
+    masked = view == 0
+    assert 0.05 < masked.float().mean() < 0.15
+    factors = torch.where(masked, torch.nan, view).nanmean(dim=1)
+    assert 0.1 < float(factors.std()) < 0.3  # one scale per series
+    jittered = augment(crop, generator, scale=0.0, jitter=0.1, mask=0.0)
+    assert 0.05 < float((jittered - crop).std()) < 0.15
+    assert torch.equal(augment(crop, generator, scale=0.0, jitter=0.0, mask=0.0), crop)
 
 
 def test_contrastive_loss_is_lower_when_positives_align():

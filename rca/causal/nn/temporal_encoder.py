@@ -7,7 +7,9 @@ follows RUN's idea (Lin et al., AAAI'24, after TS2Vec) without the public code's
 similarity, contrast along the embedding axis): two *different*, overlapping random crops of a
 series are encoded; the representations of the *same timestamp* in both crops are positives and
 every other timestamp of that series in the other crop is a negative (InfoNCE with a
-temperature, on L2-normalised vectors).
+temperature, on L2-normalised vectors). Each crop is augmented on its own (:func:`augment`:
+a random scale, jitter, and masked time steps), so the encoder learns what survives them rather
+than the raw values.
 """
 
 from __future__ import annotations
@@ -75,6 +77,24 @@ def overlapping_crops(
     return a, b, (b[0], a[1])
 
 
+def augment(
+    crop: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    scale: float = 0.2,
+    jitter: float = 0.1,
+    mask: float = 0.1,
+) -> torch.Tensor:
+    """``(S, T)`` crops, each series scaled by ``1 + N(0, scale)``, with ``N(0, jitter)`` added
+    to every step and a ``mask`` share of its steps set to 0 (the input value of a missing
+    sample). Series are standardised, so these are in units of their spread."""
+    rows, steps = crop.shape
+    factors = 1 + scale * torch.randn(rows, 1, generator=generator)
+    noise = jitter * torch.randn(rows, steps, generator=generator)
+    kept = torch.rand(rows, steps, generator=generator) >= mask
+    return (crop * factors.to(crop.device) + noise.to(crop.device)) * kept.to(crop.device)
+
+
 def pretrain(
     encoder: TemporalEncoder,
     series: torch.Tensor,
@@ -94,8 +114,8 @@ def pretrain(
             0, series.shape[0], (min(batch_series, series.shape[0]),), generator=generator
         )
         (a0, a1), (b0, b1), (o0, o1) = overlapping_crops(series.shape[1], crop, generator)
-        view_a = encoder.per_step(series[pick, a0:a1])[:, o0 - a0 : o1 - a0]
-        view_b = encoder.per_step(series[pick, b0:b1])[:, o0 - b0 : o1 - b0]
+        view_a = encoder.per_step(augment(series[pick, a0:a1], generator))[:, o0 - a0 : o1 - a0]
+        view_b = encoder.per_step(augment(series[pick, b0:b1], generator))[:, o0 - b0 : o1 - b0]
         loss = contrastive_loss(view_a, view_b, temperature)
         optimizer.zero_grad()
         loss.backward()
