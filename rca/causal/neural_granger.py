@@ -273,7 +273,10 @@ class NeuralGranger:
                     delta = embedded[perm.to(x.device), i, :] - embedded[:, i, :]  # (B, H)
                     total += row_errors(pre + column[None, :, None] * delta[:, None, :])
                 differences = (total / draws - base_rows).cpu().numpy()
-                increase[i] = np.clip(np.nanmean(differences, axis=0) / base, 0.0, None)
+                # A target missing in every held-out row sums to 0 over no rows: no increase.
+                rows = np.maximum(np.isfinite(differences).sum(axis=0), 1)
+                mean = np.nansum(differences, axis=0) / rows
+                increase[i] = np.clip(mean / base, 0.0, None)
                 pvalues[i] = paired_pvalues(differences)
         np.fill_diagonal(increase, 0.0)
         np.fill_diagonal(pvalues, 1.0)
