@@ -141,6 +141,16 @@ def benjamini_hochberg(pvalues: np.ndarray, fdr: float) -> np.ndarray:
     return keep.reshape(np.shape(pvalues))
 
 
+def _held_out_state(
+    model: GatedForecaster, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The held-out rows' input embeddings, the gates and the hidden pre-activations: what
+    permuting one input's embedding shifts by ``G[:, i] (e_i' - e_i)``."""
+    embedded = model.encoder(x)
+    gates = model.gates()
+    return embedded, gates, torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
+
+
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1.0)
 
@@ -248,9 +258,7 @@ class NeuralGranger:
         p-value of that increase being > 0. Only ``G[:, i] e_i`` changes, so each draw costs
         one ``(B, N, H)`` update rather than a full forward pass."""
         with torch.no_grad():
-            embedded = model.encoder(x)
-            gates = model.gates()
-            pre = torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
+            embedded, gates, pre = _held_out_state(model, x)
             missing = mask == 0
 
             def row_errors(pre_activation: torch.Tensor) -> torch.Tensor:
@@ -300,9 +308,7 @@ class NeuralGranger:
             return lags
         with torch.no_grad():
             counts = mask.sum(dim=0).clamp(min=1.0)
-            embedded = model.encoder(x)
-            gates = model.gates()
-            pre = torch.einsum("ji,bih->bjh", gates, embedded) + model.hidden_bias
+            embedded, gates, pre = _held_out_state(model, x)
 
             def errors(pre_activation: torch.Tensor) -> torch.Tensor:
                 pred = model.head(torch.relu(pre_activation), x)
