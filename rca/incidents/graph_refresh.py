@@ -11,14 +11,22 @@ learning per incident, and ``GET /v1/graph`` serves it. Until the store holds
 a graph learned from a few minutes would be worse than learning per incident. A fit that cannot
 run (too little history yet, the source unreachable) is logged and tried again after
 ``retry_seconds``.
+
+Several replicas may share one incident database; one of them fits. The background loop fits
+only while it holds the store's ``graph-refresh`` lease, taken for twice the refresh period and
+renewed at every fit: the others read the versions it saves, and take over once a holder that
+died lets the lease lapse. A clean shutdown gives the lease up.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 import networkx as nx
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # Fewer rows than this say too little about how series follow each other to learn from.
 MIN_HISTORY_ROWS = 60
+LEASE = "graph-refresh"
 
 
 def fit_graph(history: Window, call_graph: nx.DiGraph | None, seed: int = 0) -> dict[str, Any]:
@@ -70,6 +79,9 @@ class GraphRefresher:
         self.retry_seconds = min(retry_seconds, every_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Renewed at every fit; a fit may take a while, so twice the period.
+        self.lease_seconds = 2 * every_seconds
 
     def refresh(self) -> int:
         """Fit on the newest history and save it; the new version. Raises
@@ -126,6 +138,10 @@ class GraphRefresher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(1)
+        try:
+            self.store.release_lease(LEASE, self.holder)
+        except Exception:  # the database may be gone already; the lease then lapses
+            log.warning("could not give the causal graph lease up", exc_info=True)
 
     def _due_in(self) -> float:
         latest = self.store.latest_graph(with_graph=False)
@@ -134,15 +150,29 @@ class GraphRefresher:
         age = (self.store.clock() - latest["fitted_at"]) / dt.timedelta(seconds=1)
         return max(0.0, self.every_seconds - age)
 
+    def step(self) -> float:
+        """One turn of the background loop: fit if this replica holds (or now takes) the lease;
+        the seconds until the next turn."""
+        retry = self.retry_seconds
+        try:
+            if not self.store.take_lease(LEASE, self.holder, self.lease_seconds):
+                wait = max(self._due_in(), retry)
+                held = self.store.lease_holder(LEASE)
+                log.info(
+                    "causal graph fitted by another replica (%s); next look in %.0f s",
+                    held[0] if held else "its lease just lapsed",
+                    wait,
+                )
+                return wait
+            self.refresh()
+            return self.every_seconds
+        except RCAInputError as exc:
+            log.info("causal graph not fitted yet (%s); next try in %.0f s", exc, retry)
+        except Exception:
+            log.exception("fitting the causal graph failed; next try in %.0f s", retry)
+        return retry
+
     def _run(self) -> None:
         wait = self._due_in()
         while not self._stop.wait(wait):
-            try:
-                self.refresh()
-                wait = self.every_seconds
-            except RCAInputError as exc:
-                wait = self.retry_seconds
-                log.info("causal graph not fitted yet (%s); next try in %.0f s", exc, wait)
-            except Exception:
-                wait = self.retry_seconds
-                log.exception("fitting the causal graph failed; next try in %.0f s", wait)
+            wait = self.step()

@@ -33,7 +33,7 @@ State = Literal["open", "resolved"]
 Source = Literal["api", "grafana", "alertmanager"]
 
 MAX_ATTEMPTS = 3
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Fitted causal graphs kept (newest first); older versions are deleted when one is saved.
 GRAPH_VERSIONS_KEPT = 5
 
@@ -103,6 +103,16 @@ causal_graphs = sa.Table(
     sa.Column("graph", sa.JSON, nullable=False),
 )
 
+# Version 4: a named lease per background job that one replica of several should run (the
+# graph fit): held by ``holder`` until ``expires_at``.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
 # Columns a listing returns (the result and the report stay in the database until asked for).
 _SUMMARY = [c for c in incidents.c if c.name not in ("result", "report_html")]
 
@@ -129,7 +139,12 @@ def _v3(conn: Connection) -> None:
     causal_graphs.create(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
+def _v4(conn: Connection) -> None:
+    """Version 4: leases, so that one replica of several fits the graph."""
+    leases.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def database_url(value: str) -> str:
@@ -665,6 +680,51 @@ class IncidentStore:
             )
             conn.execute(sa.delete(causal_graphs).where(causal_graphs.c.version.not_in(kept)))
         return int(version)
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold lease ``name`` for ``seconds`` from now if it is free, expired or already
+        ``holder``'s (renewed); whether ``holder`` holds it now. Atomic across replicas: one
+        conditional update, or one insert that a racing replica's insert makes fail."""
+        now = self.clock()
+        until = _naive(now + dt.timedelta(seconds=seconds))
+        now = _naive(now)
+        table = leases.c
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(leases)
+                .where(table.name == name)
+                .where(sa.or_(table.holder == holder, table.expires_at <= now))
+                .values(holder=holder, expires_at=until)
+            ).rowcount
+            if taken:
+                return True
+            if conn.execute(sa.select(table.name).where(table.name == name)).first():
+                return False
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(leases).values(name=name, holder=holder, expires_at=until))
+        except IntegrityError:  # another replica inserted it first
+            return False
+        return True
+
+    def lease_holder(self, name: str) -> tuple[str, dt.datetime] | None:
+        """Who holds lease ``name`` and until when; ``None`` if nobody does."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(leases.c.holder, leases.c.expires_at).where(
+                    leases.c.name == name, leases.c.expires_at > _naive(self.clock())
+                )
+            ).first()
+        return None if row is None else (row[0], _aware(row[1]))
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give lease ``name`` up now, if ``holder`` holds it (a clean shutdown)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(leases)
+                .where(leases.c.name == name, leases.c.holder == holder)
+                .values(expires_at=_naive(self.clock()))
+            )
 
     def latest_graph(self, with_graph: bool = True) -> dict[str, Any] | None:
         """The newest fitted graph's row (``graph``: its JSON, when ``with_graph``); ``None``

@@ -89,3 +89,65 @@ def test_no_graph_yet_is_a_404_that_says_why(make_client):
     reply = make_client().get("/v1/graph")
     assert reply.status_code == 404
     assert "RCA_GRAPH_REFRESH_SECONDS" in reply.json()["detail"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def test_one_replica_holds_the_graph_lease_until_it_lapses(database_url):
+    clock = _Clock()
+    first, second = IncidentStore(database_url, clock), IncidentStore(database_url, clock)
+    assert first.lease_holder("fit") is None
+    assert first.take_lease("fit", "a", 60) and not second.take_lease("fit", "b", 60)
+    clock.now += dt.timedelta(seconds=50)
+    assert first.take_lease("fit", "a", 60)  # renewed: good for 60 s from now
+    clock.now += dt.timedelta(seconds=50)
+    assert not second.take_lease("fit", "b", 60)
+    assert second.lease_holder("fit") == ("a", clock.now + dt.timedelta(seconds=10))
+    clock.now += dt.timedelta(seconds=11)  # "a" died: its lease lapses
+    assert second.lease_holder("fit") is None
+    assert second.take_lease("fit", "b", 60) and not first.take_lease("fit", "a", 60)
+    first.release_lease("fit", "a")  # not its lease: nothing happens
+    assert first.lease_holder("fit") == ("b", clock.now + dt.timedelta(seconds=60))
+    second.release_lease("fit", "b")  # a clean shutdown hands over at once
+    assert first.take_lease("fit", "a", 60)
+    assert first.take_lease("other", "b", 60)  # leases are per name
+    first.close()
+    second.close()
+
+
+def test_two_replicas_fit_one_graph_and_the_second_takes_over(tmp_path, incident: Incident):
+    history = WindowStore(step_seconds=5.0, retention_seconds=7200.0)
+    fill_store(history, incident.history)
+    clock = _Clock()
+    path = str(tmp_path / "incidents.db")
+    replicas = [
+        GraphRefresher(
+            IncidentStore(path, clock),
+            history,
+            every_seconds=3600,
+            history_seconds=3600,
+            retry_seconds=60,
+            processes=False,
+        )
+        for _ in range(2)
+    ]
+    first, second = replicas
+    assert first.step() == 3600 and first.store.latest_graph()["version"] == 1
+    assert second.step() == 3600  # fresh graph, someone else's lease: look again when due
+    assert second.store.latest_graph()["version"] == 1
+    clock.now += dt.timedelta(seconds=3600)  # due again, but the first still holds the lease
+    assert second.step() == 60 and second.store.latest_graph()["version"] == 1
+    clock.now += dt.timedelta(seconds=3601)  # the first died an hour ago: its lease lapsed
+    assert second.step() == 3600 and second.store.latest_graph()["version"] == 2
+    first.stop()  # not the holder any more: stopping it leaves the lease alone
+    assert second.store.lease_holder("graph-refresh")[0] == second.holder
+    second.stop()
+    assert second.store.lease_holder("graph-refresh") is None
+    for replica in replicas:
+        replica.store.close()
