@@ -225,11 +225,11 @@ class NeuralGranger:
                 optimizer.step()
             epochs += 1
 
-        increase, pvalues, heldout = self._edge_tests(model, xv, yv, mv, generator)
         # The gates were fitted on the training rows only, so screening on them leaves the
         # held-out p-values valid and the correction need count only the screened edges.
         screened = model.gates().detach().abs().T.cpu().numpy() >= cfg.screen_gate
         np.fill_diagonal(screened, False)
+        increase, pvalues, heldout = self._edge_tests(model, xv, yv, mv, screened, generator)
         kept = np.zeros_like(screened)
         kept[screened] = benjamini_hochberg(pvalues[screened], cfg.fdr)
         kept &= increase >= cfg.min_error_increase
@@ -251,12 +251,14 @@ class NeuralGranger:
         x: torch.Tensor,
         y: torch.Tensor,
         mask: torch.Tensor,
+        screened: np.ndarray,
         generator: torch.Generator,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """``increase[i, j]``: relative increase of target ``j``'s held-out MSE when input
         ``i``'s embedding is permuted across samples (mean of ``permutations`` draws), and the
-        p-value of that increase being > 0. Only ``G[:, i] e_i`` changes, so each draw costs
-        one ``(B, N, H)`` update rather than a full forward pass."""
+        p-value of that increase being > 0, for every input with a ``screened`` edge (others:
+        0 and 1). Only ``G[:, i] e_i`` changes, so each draw costs one ``(B, N, H)`` update
+        rather than a full forward pass."""
         with torch.no_grad():
             embedded, gates, pre = _held_out_state(model, x)
             missing = mask == 0
@@ -273,9 +275,9 @@ class NeuralGranger:
             draws = max(1, self.config.permutations)
             perms = [torch.randperm(x.shape[0], generator=generator) for _ in range(draws)]
             for i in range(n):
-                column = gates[:, i]
-                if not torch.any(column != 0):
+                if not screened[i].any():
                     continue
+                column = gates[:, i]
                 total = torch.zeros_like(base_rows)
                 for perm in perms:
                     delta = embedded[perm.to(x.device), i, :] - embedded[:, i, :]  # (B, H)
