@@ -9,9 +9,13 @@ held-out one-step error when ``i``'s input is permuted (Breiman-style permutatio
 An edge is a test, not a threshold on raw gates. On held-out rows the model never trained on,
 permuting an input that carries nothing about ``j`` leaves ``j``'s expected error unchanged, so
 the per-row error increase (averaged over ``permutations`` draws) is tested against zero, its
-standard error widened for the rows' autocorrelation; Benjamini-Hochberg then keeps the edges
-at a false-discovery rate ``fdr`` over all ``N (N - 1)`` candidates, those the gates pruned
-counting with p = 1. Each kept edge's lag is the one whose permutation alone costs most.
+standard error widened for the rows' autocorrelation. Only edges whose trained gate passes
+``screen_gate`` are tested (the gates saw training rows only, so the held-out p-values stay
+valid); Benjamini-Hochberg keeps those at a false-discovery rate ``fdr``; the rest get p = 1.
+"Carries nothing" is conditional on the model's other inputs only as far as the input is
+independent of them: a non-causal series correlated with a cause can show an increase too, so
+on correlated metrics the rate bounds false *predictive* edges, not false causal ones. Each kept
+edge's lag is the one whose permutation alone costs most.
 """
 
 from __future__ import annotations
@@ -230,6 +234,7 @@ class NeuralGranger:
         screened = model.gates().detach().abs().T.cpu().numpy() >= cfg.screen_gate
         np.fill_diagonal(screened, False)
         increase, pvalues, heldout = self._edge_tests(model, xv, yv, mv, screened, generator)
+        pvalues[~screened] = 1.0
         kept = np.zeros_like(screened)
         kept[screened] = benjamini_hochberg(pvalues[screened], cfg.fdr)
         kept &= increase >= cfg.min_error_increase

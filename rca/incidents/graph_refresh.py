@@ -14,8 +14,9 @@ run (too little history yet, the source unreachable) is logged and tried again a
 
 Several replicas may share one incident database; one of them fits. The background loop fits
 only while it holds the store's ``graph-refresh`` lease, taken for twice the refresh period and
-renewed at every fit: the others read the versions it saves, and take over once a holder that
-died lets the lease lapse. A clean shutdown gives the lease up.
+renewed before and after every fit: the others read the versions it saves, and take over once
+a holder that died lets the lease lapse. A clean shutdown gives the lease up (unless a fit is
+still running, which may yet save: then it lapses).
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class GraphRefresher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(1)
+            if self._thread.is_alive():  # still fitting: it may yet save; let the lease lapse
+                return
         try:
             self.store.release_lease(LEASE, self.holder)
         except Exception:  # the database may be gone already; the lease then lapses
@@ -165,6 +168,9 @@ class GraphRefresher:
                 )
                 return wait
             self.refresh()
+            # Renewed again once the fit is done: the lease must cover the wait to the next
+            # turn however long the fit took.
+            self.store.take_lease(LEASE, self.holder, self.lease_seconds)
             return self.every_seconds
         except RCAInputError as exc:
             log.info("causal graph not fitted yet (%s); next try in %.0f s", exc, retry)

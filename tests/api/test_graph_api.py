@@ -151,3 +151,32 @@ def test_two_replicas_fit_one_graph_and_the_second_takes_over(tmp_path, incident
     assert second.store.lease_holder("graph-refresh") is None
     for replica in replicas:
         replica.store.close()
+
+
+def test_a_fit_that_outlasts_the_lease_still_holds_it_afterwards(tmp_path, incident: Incident):
+    history = WindowStore(step_seconds=5.0, retention_seconds=7200.0)
+    fill_store(history, incident.history)
+    clock = _Clock()
+    path = str(tmp_path / "incidents.db")
+    first, second = (
+        GraphRefresher(
+            IncidentStore(path, clock),
+            history,
+            every_seconds=60,
+            history_seconds=3600,
+            processes=False,
+        )
+        for _ in range(2)
+    )
+    fit = first.refresh
+
+    def slow_fit() -> int:
+        clock.now += dt.timedelta(seconds=3 * first.lease_seconds)  # longer than the lease
+        return fit()
+
+    first.refresh = slow_fit  # type: ignore[method-assign]
+    assert first.step() == 60
+    assert second.step() == 60 and second.store.latest_graph()["version"] == 1
+    assert second.store.lease_holder("graph-refresh")[0] == first.holder
+    for replica in (first, second):
+        replica.store.close()
