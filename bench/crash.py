@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +42,7 @@ def crashed(case: Case) -> Case:
     window = case.window.copy()
     mine = [c for c in window.columns if _service(str(c)) == case.truth.service]
     window.loc[window.index >= case.onset, mine] = np.nan
-    return Case(
-        case.dataset,
-        case.case_id,
-        window,
-        case.onset,
-        case.truth,
-        case.history,
-        case.call_graph,
-        case.true_graph,
-        case.alert,
-    )
+    return replace(case, window=window)
 
 
 def _service(name: str) -> str | None:

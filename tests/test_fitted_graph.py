@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from toys import lagged_driver
 
 from rca.causal.neural_granger import NeuralGrangerConfig
 from rca.causal.sources import LearnedGraph
@@ -14,10 +15,7 @@ from rca.types import CausalGraph
 
 def _planted(rng: np.random.Generator, steps: int = 900) -> pd.DataFrame:
     """``a``'s CPU drives ``b``'s latency two steps later; ``c`` is noise."""
-    x = rng.normal(size=steps)
-    y = np.zeros(steps)
-    for t in range(2, steps):
-        y[t] = 0.5 * y[t - 1] + 0.9 * np.tanh(x[t - 2]) + 0.2 * rng.normal()
+    x, y = lagged_driver(rng, steps, lag=2, own=0.5, gain=0.9, noise=0.2, link=np.tanh)
     index = pd.date_range("2026-02-01", periods=steps, freq="60s", tz="UTC")
     return pd.DataFrame(
         {

@@ -1,6 +1,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+from toys import lagged_driver
 
 from rca.causal.granger import granger_pvalues, lagged
 from rca.rank.pagerank import pagerank
@@ -32,10 +33,7 @@ def test_lagged_lines_up_the_past():
 
 def test_granger_finds_the_planted_direction(rng):
     steps = 400
-    x = rng.normal(size=steps)
-    y = np.zeros(steps)
-    for t in range(2, steps):
-        y[t] = 0.3 * y[t - 1] + 0.8 * x[t - 2] + 0.3 * rng.normal()
+    x, y = lagged_driver(rng, steps, lag=2, own=0.3, gain=0.8, noise=0.3)
     z = rng.normal(size=steps)
     p = granger_pvalues(np.column_stack([x, y, z]), lags=3)
     assert p[0, 1] < 1e-6  # x -> y

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from toys import chain_incident
+from toys import chain_incident, lagged_driver
 
 from rca.causal.neural_granger import (
     NeuralGranger,
@@ -126,10 +126,7 @@ def test_topology_matrix_points_from_callee_to_caller():
 
 def test_neural_granger_recovers_a_planted_edge_and_not_its_reverse(rng):
     steps = 1200
-    x = rng.normal(size=steps)
-    y = np.zeros(steps)
-    for t in range(2, steps):
-        y[t] = 0.5 * y[t - 1] + 0.9 * np.tanh(x[t - 2]) + 0.2 * rng.normal()
+    x, y = lagged_driver(rng, steps, lag=2, own=0.5, gain=0.9, noise=0.2, link=np.tanh)
     z = rng.normal(size=steps)
     data = np.column_stack([x, y, z]).astype(np.float32)
     config = NeuralGrangerConfig(epochs=30, device="cpu", seed=1)
@@ -142,10 +139,7 @@ def test_neural_granger_recovers_a_planted_edge_and_not_its_reverse(rng):
 
 def test_neural_granger_estimates_the_lag_of_what_it_keeps(rng):
     steps = 1200
-    x = rng.normal(size=steps)
-    y = np.zeros(steps)
-    for t in range(3, steps):
-        y[t] = 0.3 * y[t - 1] + 0.9 * x[t - 3] + 0.2 * rng.normal()
+    x, y = lagged_driver(rng, steps, lag=3, own=0.3, gain=0.9, noise=0.2)
     data = np.column_stack([x, y, rng.normal(size=steps)]).astype(np.float32)
     graph = NeuralGranger(NeuralGrangerConfig(epochs=30, device="cpu", seed=1)).fit([data])
     assert graph.weights[0, 1] > 0 and graph.lag_steps is not None

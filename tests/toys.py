@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
@@ -53,6 +54,25 @@ def toy_window(
             shift
         )
     return window, index[onset_row]
+
+
+def lagged_driver(
+    rng: np.random.Generator,
+    steps: int,
+    *,
+    lag: int,
+    own: float,
+    gain: float,
+    noise: float,
+    link: Callable[[float], float] = float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """White noise ``x`` and ``y[t] = own y[t-1] + gain link(x[t-lag]) + noise N(0, 1)``: a
+    planted Granger edge ``x -> y`` at ``lag`` steps."""
+    x = rng.normal(size=steps)
+    y = np.zeros(steps)
+    for t in range(lag, steps):
+        y[t] = own * y[t - 1] + gain * link(x[t - lag]) + noise * rng.normal()
+    return x, y
 
 
 def chain_incident(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Timestamp, nx.DiGraph]:

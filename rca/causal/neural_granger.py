@@ -234,7 +234,6 @@ class NeuralGranger:
         screened = model.gates().detach().abs().T.cpu().numpy() >= cfg.screen_gate
         np.fill_diagonal(screened, False)
         increase, pvalues, heldout = self._edge_tests(model, xv, yv, mv, screened, generator)
-        pvalues[~screened] = 1.0
         kept = np.zeros_like(screened)
         kept[screened] = benjamini_hochberg(pvalues[screened], cfg.fdr)
         kept &= increase >= cfg.min_error_increase
@@ -261,9 +260,9 @@ class NeuralGranger:
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """``increase[i, j]``: relative increase of target ``j``'s held-out MSE when input
         ``i``'s embedding is permuted across samples (mean of ``permutations`` draws), and the
-        p-value of that increase being > 0, for every input with a ``screened`` edge (others:
-        0 and 1). Only ``G[:, i] e_i`` changes, so each draw costs one ``(B, N, H)`` update
-        rather than a full forward pass."""
+        p-value of that increase being > 0, for every ``screened`` edge (p = 1 elsewhere). Only
+        ``G[:, i] e_i`` changes, so each draw costs one ``(B, N, H)`` update rather than a full
+        forward pass."""
         with torch.no_grad():
             embedded, gates, pre = _held_out_state(model, x)
             missing = mask == 0
@@ -292,7 +291,7 @@ class NeuralGranger:
                 rows = np.maximum(np.isfinite(differences).sum(axis=0), 1)
                 mean = np.nansum(differences, axis=0) / rows
                 increase[i] = np.clip(mean / base, 0.0, None)
-                pvalues[i] = paired_pvalues(differences)
+                pvalues[i] = np.where(screened[i], paired_pvalues(differences), 1.0)
         np.fill_diagonal(increase, 0.0)
         np.fill_diagonal(pvalues, 1.0)
         return np.nan_to_num(increase), pvalues, float(base.mean())
