@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rca.detect.onset import OnsetEstimate, detect_onset
+from rca.detect.onset import OnsetEstimate, detect_onset, row_evidence, signals
 from rca.errors import RCAInputError
 from services.sim import StackSim, StackSimConfig
 
@@ -102,6 +102,41 @@ def test_a_leak_lasting_most_of_the_window_is_not_hidden_by_its_own_plateau():
     found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
     assert abs(found.onset - case.onset) <= step, found
     assert found.series[0].endswith("process.memory.usage")
+
+
+def test_a_histograms_statistics_are_one_signal():
+    columns = pd.Index(
+        [
+            "api:http.server.request.duration:p50{http.route=/a}",
+            "api:http.server.request.duration:p99{http.route=/a}",
+            "api:http.server.request.duration:mean{http.route=/a}",
+            "api:http.server.request.duration:rate{http.route=/a}",
+            "api:http.server.request.duration:p50{http.route=/b}",
+            "web:http.server.request.duration:p50{http.route=/a}",
+            "not a series name",
+        ]
+    )
+    ids = signals(columns)
+    assert ids[0] == ids[1] == ids[2]
+    assert len(set(ids)) == 5
+    step = np.zeros((3, len(columns)))
+    step[1, :3] = 50.0  # the three statistics of one histogram
+    step[1, 5] = 50.0
+    evidence = row_evidence(step, ids)
+    assert evidence[0] == evidence[2] == 0.0
+    assert evidence[1] == pytest.approx(row_evidence(step)[1] / 2)
+
+
+def test_an_earlier_latency_wave_does_not_hide_a_new_error_rate_at_the_alert():
+    # A simulated 45-service window whose earlier latency transient moves p50, p90, p99 and
+    # mean of several services; the incident is a new status_code=500 rate in one service.
+    case = StackSim(StackSimConfig("large", seed=0)).load("0325")
+    assert case.truth.fault == "errors"
+    index = case.window.index
+    step = index[1] - index[0]
+    found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
+    assert abs(found.onset - case.onset) <= step, found
+    assert "status_code=500" in found.series[0]
 
 
 def test_an_error_rate_that_appears_is_a_change():

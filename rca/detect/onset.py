@@ -18,9 +18,12 @@ confidence and how it was found. Pure and deterministic (no randomness, no clock
    somewhere counts entirely, as long as ``d`` does not jump by more than ``1 / RATIO`` between
    neighbours: a ramp (a memory leak) is credited from where it left its normal band, a step
    from its first row only.
-3. **Evidence per row**: ``E[k] = sum_j min(log(1 + S[k, j] - THRESHOLD), CAP)``; the cap keeps
-   one series that leaves a flat line (z of thousands) from outweighing several that move: an
-   incident shows in several metrics, a glitch in one.
+3. **Evidence per row**: ``E[k] = sum_g max_(j in g) min(log(1 + S[k, j] - THRESHOLD), CAP)``
+   over signals ``g``; the cap keeps one series that leaves a flat line (z of thousands) from
+   outweighing several that move: an incident shows in several metrics, a glitch in one. A
+   signal is one service's metric with one set of attributes (its event rate is another): a
+   histogram's percentiles and mean move together and count once, else an earlier latency
+   transient weighs four times a memory ramp or a new error rate at the alert.
 4. **Episodes**: runs of rows whose evidence stands out (above ``median + 3 MAD`` of all rows
    or of the rows before the run, whichever is lower, at least ``MIN_EVIDENCE``: a leak whose
    evidence lasts for most of the window would raise the first bar itself). Searching back
@@ -109,7 +112,7 @@ def detect_onset(
     if frame.shape[1] == 0:
         return _fallback(window.index, lo, hi, not_after is not None)
     step = step_scores(frame, history)
-    evidence = row_evidence(step)
+    evidence = row_evidence(step, signals(frame.columns))
     found = _latest_episode(evidence, lo, hi, not_after is not None)
     if found is None:
         return _fallback(window.index, lo, hi, not_after is not None)
@@ -222,10 +225,31 @@ def _hysteresis(step: np.ndarray) -> np.ndarray:
     return held
 
 
-def row_evidence(step: np.ndarray) -> np.ndarray:
-    """``E[k] = sum_j min(log(1 + S[k, j] - THRESHOLD), CAP)`` over series in a run."""
+def signals(columns: pd.Index) -> np.ndarray:
+    """A signal id per column: one service's metric with one set of attributes is one signal
+    (a histogram's percentiles and mean move together), its event rate another."""
+    ids: dict[tuple, int] = {}
+    out = []
+    for name in columns:
+        try:
+            key = parse_series_name(str(name))
+            signal: tuple = (key.service, key.metric, key.stat == "rate", key.attrs)
+        except ValueError:
+            signal = (str(name),)
+        out.append(ids.setdefault(signal, len(ids)))
+    return np.asarray(out, dtype=int)
+
+
+def row_evidence(step: np.ndarray, signal: np.ndarray | None = None) -> np.ndarray:
+    """``E[k] = sum_g max_(j in g) min(log(1 + S[k, j] - THRESHOLD), CAP)`` over series in a
+    run, ``g`` the signals (:func:`signals`; without ``signal`` every series is its own)."""
     held = _hysteresis(step)
-    return np.fmin(np.log1p(np.clip(held - THRESHOLD, 0.0, None)), CAP).sum(axis=1)
+    each = np.fmin(np.log1p(np.clip(held - THRESHOLD, 0.0, None)), CAP)
+    if signal is None:
+        return each.sum(axis=1)
+    order = np.argsort(signal, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(signal[order]) != 0])
+    return np.maximum.reduceat(each[:, order], starts, axis=1).sum(axis=1)
 
 
 def _bar(before: np.ndarray) -> float:
