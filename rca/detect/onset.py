@@ -63,7 +63,9 @@ PERSIST = 3
 THRESHOLD = 3.0
 LOW = 1.0
 RATIO = 0.3
-CAP = 1.5
+# A signal at z >= 3 + e^2.5 - 1 (about 14) weighs as much as any; 1.5 (z about 6.5) left a
+# one-signal incident (a CPU jump of z 156, a new error rate) under a busy window's bar.
+CAP = 2.5
 RELATIVE_FLOOR = 0.05
 MIN_EVIDENCE = 0.5
 OUTLIER_MADS = 3.0
