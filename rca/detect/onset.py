@@ -242,13 +242,11 @@ def signals(columns: pd.Index) -> np.ndarray:
     return np.asarray(out, dtype=int)
 
 
-def row_evidence(step: np.ndarray, signal: np.ndarray | None = None) -> np.ndarray:
+def row_evidence(step: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """``E[k] = sum_g max_(j in g) min(log(1 + S[k, j] - THRESHOLD), CAP)`` over series in a
-    run, ``g`` the signals (:func:`signals`; without ``signal`` every series is its own)."""
+    run, ``g`` the signals: ``signal[j]`` is series ``j``'s (:func:`signals`)."""
     held = _hysteresis(step)
     each = np.fmin(np.log1p(np.clip(held - THRESHOLD, 0.0, None)), CAP)
-    if signal is None:
-        return each.sum(axis=1)
     order = np.argsort(signal, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(signal[order]) != 0])
     return np.maximum.reduceat(each[:, order], starts, axis=1).sum(axis=1)
