@@ -37,6 +37,17 @@ def _incident(rows: int = 80, at: int = 50, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def _large_sim_alerted_2_steps_late(case_id: str, fault: str) -> OnsetEstimate:
+    """The onset of a seeded sim:large case told of an alert 2 steps late, checked to lie
+    within one step of the injection."""
+    case = StackSim(StackSimConfig("large", seed=0)).load(case_id)
+    assert case.truth.fault == fault
+    step = case.window.index[1] - case.window.index[0]
+    found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
+    assert abs(found.onset - case.onset) <= step, found
+    return found
+
+
 def test_a_step_in_several_series_is_found_at_its_first_row():
     window = _incident()
     before = window.copy()
@@ -95,12 +106,7 @@ def test_a_leak_lasting_most_of_the_window_is_not_hidden_by_its_own_plateau():
     # A simulated 45-service window: transients in several latency series early on, then one
     # memory series leaks from the onset to the end. Judged against all rows, the leak's long
     # plateau of evidence would set the bar it has to clear, and a transient would win.
-    case = StackSim(StackSimConfig("large", seed=0)).load("0100")
-    assert case.truth.fault == "mem"
-    index = case.window.index
-    step = index[1] - index[0]
-    found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
-    assert abs(found.onset - case.onset) <= step, found
+    found = _large_sim_alerted_2_steps_late("0100", "mem")
     assert found.series[0].endswith("process.memory.usage")
 
 
@@ -131,12 +137,7 @@ def test_a_histograms_statistics_are_one_signal():
 def test_an_earlier_latency_wave_does_not_hide_a_new_error_rate_at_the_alert():
     # A simulated 45-service window whose earlier latency transient moves p50, p90, p99 and
     # mean of several services; the incident is a new status_code=500 rate in one service.
-    case = StackSim(StackSimConfig("large", seed=0)).load("0325")
-    assert case.truth.fault == "errors"
-    index = case.window.index
-    step = index[1] - index[0]
-    found = detect_onset(case.window, not_after=case.onset + 2 * step, history=case.history)
-    assert abs(found.onset - case.onset) <= step, found
+    found = _large_sim_alerted_2_steps_late("0325", "errors")
     assert "status_code=500" in found.series[0]
 
 
