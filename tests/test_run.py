@@ -315,6 +315,39 @@ def test_an_event_rate_that_appears_with_the_fault_counts_from_zero(rng):
     assert evidence.dropped == {"db:new.gauge": "empty before the onset"}
 
 
+def test_a_series_that_leaves_a_level_it_never_left_is_scored_not_dropped(rng):
+    from rca.detect.robust import gather_evidence
+
+    index = pd.date_range("2026-01-01", periods=40, freq="60s", tz="UTC")
+    onset = index[30]
+    ok = "api:http.server.request.duration:rate{http.response.status_code=200}"
+    failed = "api:http.server.request.duration:rate{http.response.status_code=500}"
+    ratio = "api:http.server.success_ratio"
+    window = pd.DataFrame(
+        {
+            ok: 20.0 + rng.normal(0, 0.5, 40),
+            failed: np.where(index >= onset, 4.0, 0.0),  # reported as 0 until the fault
+            ratio: np.where(index >= onset, 80.0, 100.0),  # 100 % until the fault
+            "api:process.threads": 8.0,  # never moves: nothing to score
+            "api:queue.depth": np.where(index >= onset, 2.0, 0.0),  # 0 has no size to scale by
+        },
+        index=index,
+    )
+    evidence = gather_evidence(window, onset, relative_floor=0.05, persist=2)
+    # 20 % lost against a scale of 5 % of its level; 4 failures/s against 5 % of ~20 good ones.
+    assert evidence.strength[ratio] == pytest.approx(20.0 / (0.05 * 100.0))
+    assert evidence.surprise[ratio] == pytest.approx(evidence.strength[ratio])
+    assert evidence.strength[failed] == pytest.approx(4.0 / (0.05 * window[ok][:30].median()))
+    assert evidence.dropped == {
+        "api:process.threads": "constant before the onset",
+        "api:queue.depth": "constant before the onset",
+    }
+    # The service whose availability fell ranks above noisy ones that did nothing.
+    noise = {f"s{i}:m": rng.normal(0, 1, 40) for i in range(6)}
+    quiet = pd.DataFrame({ratio: window[ratio], **noise}, index=index)
+    assert make_method("run-topology").rank(quiet, onset).services()[0][0] == "api"
+
+
 def test_too_short_a_pre_onset_period_is_a_clear_error(rng):
     window, _ = noisy_window(rng, 4)
     with pytest.raises(RCAInputError, match="before the onset"):

@@ -3,10 +3,13 @@
 Contract (:class:`rca.detect.base.Detector`): the input is a window (see :mod:`rca.window`)
 and the onset; the output is :class:`rca.types.AnomalyScores`, higher = more anomalous, never
 NaN for a kept series. Series that are empty, or constant before or after the onset, are
-dropped with the reason, not scored, with one exception: an event rate (stat ``rate``) first
-reported after the onset. OpenTelemetry SDKs create a counter's attribute set at its first
-event, so a ``status_code=500`` series that appears with the fault counted nothing before it:
-its rate was 0, and its appearance is the strongest sign of an error fault.
+dropped with the reason, not scored, with two exceptions, both the clearest sign of a change:
+- an event rate (stat ``rate``) that counted nothing before the onset (no value, or only 0) and
+  something after it. OpenTelemetry SDKs create a counter's attribute set at its first event,
+  so a ``status_code=500`` series that appears with the fault had a rate of 0 before it;
+- a series that sat on one non-zero value before the onset and left it (a success ratio at
+  100 % that falls, a memory limit that steps): with no noise to measure, its own size sets
+  its scale (the relative floor), so 5 % of its level is one unit.
 """
 
 from __future__ import annotations
@@ -88,13 +91,32 @@ def _rate_family(name: str) -> tuple[str, str] | None:
 
 
 def appeared_rates(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
-    """Event-rate series with no value before the onset and a non-zero one after it."""
-    empty_before = before.columns[before.isna().all().to_numpy()]
+    """Event-rate series with no value or only 0 before the onset and a non-zero one after it."""
+    idle_before = before.columns[(before.fillna(0.0) == 0).all().to_numpy()]
     return [
         str(c)
-        for c in empty_before
+        for c in idle_before
         if _rate_family(str(c)) is not None and (after[c].abs() > 0).any()
     ]
+
+
+def left_constant(before: pd.DataFrame, after: pd.DataFrame, dropped: dict[str, str]) -> list[str]:
+    """Series ``dropped`` as constant before the onset whose one value is not 0 and that take
+    another value after it (a constant 0 has no size to scale a change by).
+
+    >>> before = pd.DataFrame({"ok": [100.0, 100.0], "up": [1.0, 1.0], "zero": [0.0, 0.0]})
+    >>> after = pd.DataFrame({"ok": [97.0, 100.0], "up": [1.0, 1.0], "zero": [0.0, 3.0]})
+    >>> left_constant(before, after, flat_reasons(before, after))
+    ['ok']
+    """
+    moved = []
+    for name, why in dropped.items():
+        if why != "constant before the onset":
+            continue
+        value = before[name].dropna().iloc[0]
+        if value != 0 and ((after[name] - value).abs() > 0).any():
+            moved.append(name)
+    return moved
 
 
 def appeared_spread(
@@ -180,6 +202,9 @@ def gather_evidence(
     for name in silenced:  # at 0 from the crash on: that is the change, not a flat line
         if dropped.get(name) == "constant after the onset":
             del dropped[name]
+    moved = left_constant(before, after, dropped)
+    for name in moved:
+        del dropped[name]
     kept = [str(c) for c in before.columns if str(c) not in dropped and str(c) not in appeared]
     kept += appeared
     if not kept:
@@ -198,6 +223,8 @@ def gather_evidence(
     if appeared:
         spread[appeared] = appeared_spread(appeared, before, relative_floor, step.total_seconds())
         noise[appeared] = spread[appeared]
+    # No noise was seen: its surprise is its floored strength, not a division by ~0.
+    noise[moved] = spread[moved]
     persist = min(persist, len(after))
 
     def sustained_after(scale: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
