@@ -7,9 +7,9 @@ dropped with the reason, not scored, with two exceptions, both the clearest sign
 - an event rate (stat ``rate``) that counted nothing before the onset (no value, or only 0) and
   something after it. OpenTelemetry SDKs create a counter's attribute set at its first event,
   so a ``status_code=500`` series that appears with the fault had a rate of 0 before it;
-- a series that sat on one non-zero value before the onset and left it (a success ratio at
-  100 % that falls, a memory limit that steps): with no noise to measure, its own size sets
-  its scale (the relative floor), so 5 % of its level is one unit.
+- a series that reported one non-zero value in nearly every row before the onset and left it
+  (a success ratio at 100 % that falls, a memory limit that steps): with no noise to measure,
+  its own size sets its scale (the relative floor), so 5 % of its level is one unit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rca.detect.flat import flat_reasons
-from rca.detect.silence import fill_silence
+from rca.detect.silence import REGULAR_MISSING_SHARE, fill_silence
 from rca.errors import RCAInputError
 from rca.types import AnomalyScores, parse_series_name
 from rca.window import Window
@@ -101,17 +101,20 @@ def appeared_rates(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
 
 
 def left_constant(before: pd.DataFrame, after: pd.DataFrame, dropped: dict[str, str]) -> list[str]:
-    """Series ``dropped`` as constant before the onset whose one value is not 0 and that take
-    another value after it (a constant 0 has no size to scale a change by).
+    """Series ``dropped`` as constant before the onset that held their one value, not 0, in
+    nearly every row before it and take another value after it. A constant 0 has no size to
+    scale a change by; a value reported once or now and then is a sample, not a level.
 
-    >>> before = pd.DataFrame({"ok": [100.0, 100.0], "up": [1.0, 1.0], "zero": [0.0, 0.0]})
-    >>> after = pd.DataFrame({"ok": [97.0, 100.0], "up": [1.0, 1.0], "zero": [0.0, 3.0]})
+    >>> before = pd.DataFrame({"ok": [100.0] * 4, "up": [1.0] * 4, "once": [7, None, None, None]})
+    >>> after = pd.DataFrame({"ok": [97.0, 100.0], "up": [1.0, 1.0], "once": [9.0, 3.0]})
     >>> left_constant(before, after, flat_reasons(before, after))
     ['ok']
     """
+    reported = before.notna().sum()
+    regular = max(2.0, (1.0 - REGULAR_MISSING_SHARE) * len(before))
     moved = []
     for name, why in dropped.items():
-        if why != "constant before the onset":
+        if why != "constant before the onset" or reported[name] < regular:
             continue
         value = before[name].dropna().iloc[0]
         if value != 0 and ((after[name] - value).abs() > 0).any():
