@@ -7,6 +7,7 @@ themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -92,6 +93,27 @@ def parse_series_name(name: str) -> SeriesKey:
 def service_of(name: str) -> str:
     """Service of a column name made by :func:`series_name`."""
     return parse_series_name(name).service
+
+
+# A Deployment's pod: ``<deployment>-<pod-template-hash>-<suffix>``, both generated from
+# Kubernetes' safe alphabet (no vowels, no 0, 1 or 3, so they never spell a word).
+_DEPLOYMENT_POD = re.compile(
+    r"^(?P<workload>.+)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
+
+
+def workload_of(name: str) -> str:
+    """The Deployment a pod name belongs to, else the name itself. A pod killed by a fault
+    comes back under a new name: its series must stay the service's, and a fault labelled
+    with the service must find them. StatefulSet pods (``robot-1``) keep their names.
+
+    >>> workload_of("frontend-579b9bff58-t2dbm"), workload_of("user-profile-store")
+    ('frontend', 'user-profile-store')
+    >>> workload_of("robot-1"), workload_of("carts-db")
+    ('robot-1', 'carts-db')
+    """
+    match = _DEPLOYMENT_POD.match(name)
+    return match.group("workload") if match else name
 
 
 @dataclass(frozen=True)

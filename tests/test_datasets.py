@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from rca.datasets import DATASETS, RCAEvalFolder, open_dataset
-from rca.datasets.nezha import service_of_pod
 from rca.datasets.petshop import fault_of_command
 from rca.datasets.synthetic import Synthetic, SyntheticConfig
-from rca.datasets.wide_csv import legacy_column_name, read_wide_csv
+from rca.datasets.wide_csv import frame_to_window, legacy_column_name, read_wide_csv
 from rca.errors import DatasetLayoutError, RCAInputError
 from rca.types import service_of
 from rca.window import check_window
@@ -27,6 +26,23 @@ def test_legacy_columns_map_to_otel_names():
     assert legacy_column_name("carts_lod") == "carts:http.server.request.duration:rate"
     assert legacy_column_name("queue-master_socket") == "queue-master:socket"
     assert legacy_column_name("a:b:p99") == "a:b:p99"
+
+
+def test_a_deployments_pods_count_for_the_deployment_and_stay_apart(tmp_path):
+    # Two replicas and a pod that came back under a new name after a kill: one service.
+    columns = [
+        "carts-5f6585d649-fnmft_cpu",
+        "carts-5f6585d649-wc2lz_cpu",
+        "carts-7b598fc7d-lmggd_cpu",
+    ]
+    names = [legacy_column_name(c) for c in columns]
+    assert names[0] == "carts:container.cpu.utilization{k8s.pod.name=carts-5f6585d649-fnmft}"
+    assert len(set(names)) == 3 and {service_of(n) for n in names} == {"carts"}
+    # Words, StatefulSet ordinals and databases are names, not pods.
+    for column in ["user-profile-store_cpu", "robot-1_cpu", "carts-db_mem"]:
+        assert "k8s.pod.name" not in legacy_column_name(column)
+    frame = pd.DataFrame({"time": [0, 1, 2], **{c: [1.0, 2.0, 3.0] for c in columns}})
+    assert {service_of(c) for c in frame_to_window(frame).columns} == {"carts"}
 
 
 def _write_rcaeval_case(folder: Path, rng, inject: int = 1_700_000_600) -> None:
@@ -146,8 +162,6 @@ def test_sim_datasets_come_from_an_installed_provider(monkeypatch):
 
 
 def test_helpers():
-    assert service_of_pod("frontend-579b9bff58-t2dbm") == "frontend"
-    assert service_of_pod("redis") == "redis"
     assert fault_of_command("aws ssm put-parameter --name '/petstore/searchdelay'") == "latency"
     assert fault_of_command("python -m issue_dynamo_db_requests -num_iterations=800") == (
         "request-overload"

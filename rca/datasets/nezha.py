@@ -47,7 +47,7 @@ import pandas as pd
 
 from rca.datasets.base import Case, Truth
 from rca.errors import DatasetLayoutError
-from rca.types import series_name
+from rca.types import series_name, workload_of
 from rca.window import Window, align
 
 STEP_SECONDS = 60.0
@@ -97,12 +97,6 @@ _INDICATORS: dict[str, frozenset[str]] = {
     "CpuUsageRate(%)": frozenset({CPU_UTILIZATION, "container.cpu.usage"}),
     "NetworkP90(ms)": frozenset({SERVER_DURATION, CLIENT_DURATION}),
 }
-
-
-def service_of_pod(pod: str) -> str:
-    """``frontend-579b9bff58-t2dbm`` -> ``frontend`` (drop the ReplicaSet and pod hashes)."""
-    parts = pod.rsplit("-", 2)
-    return parts[0] if len(parts) == 3 else pod
 
 
 def _time_index(column: pd.Series) -> pd.DatetimeIndex:
@@ -163,7 +157,7 @@ class NezhaOB:
             raise DatasetLayoutError(f"{folder} has no <pod>_metric.csv files")
         for path in pod_files:
             frame = _read_metric_file(path)
-            service = service_of_pod(path.name.removesuffix("_metric.csv"))
+            service = workload_of(path.name.removesuffix("_metric.csv"))
             frame["MemoryUsage(Mi)"] = frame.get("MemoryUsage(Mi)", np.nan) * 2**20
             for column, (metric, stat, attrs) in _POD_METRICS.items():
                 if column in frame.columns:
@@ -219,7 +213,7 @@ class NezhaOB:
         history = day_window.loc[
             day_window.index >= last_fault + pd.Timedelta(seconds=self.quiet_seconds)
         ]
-        service = service_of_pod(fault["inject_pod"])
+        service = workload_of(fault["inject_pod"])
         indicator = self._indicators().get(service, {}).get(fault["inject_type"], "")
         return Case(
             dataset=self.name,

@@ -2,8 +2,10 @@
 
 Columns are named either by :func:`rca.types.series_name` (``carts:container.cpu.utilization``)
 or in the research datasets' ``<service>_<metric>`` style (``carts_cpu``, ``carts-db_mem``,
-``carts_lat_90``), which is split at the first ``_``. Legacy metric names with a clear
-OpenTelemetry equivalent are renamed to it; the others keep their name.
+``carts_lat_90``), which is split at the first ``_``; a Deployment's pod name there counts as
+its Deployment (``carts-5f6585d649-fnmft_cpu`` is ``carts``'s CPU, the pod an attribute).
+Legacy metric names with a clear OpenTelemetry equivalent are renamed to it; the others keep
+their name.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from rca.errors import RCAInputError
-from rca.types import parse_series_name, series_name
+from rca.types import parse_series_name, series_name, workload_of
 from rca.window import Window, align, to_datetime_index
 
 TIME_COLUMNS = ("time", "timestamp", "Time", "TimeStamp")
@@ -55,12 +57,15 @@ def legacy_column_name(column: str) -> str:
         return parse_series_name(column).name
     service, sep, metric = column.partition("_")
     if not sep or not service or not metric:
-        return series_name(column, "value")
+        service, metric = column, "value"
+    workload = workload_of(service)
+    # Replicas of one Deployment stay apart, as OpenTelemetry keeps them: by their pod.
+    pod = {"k8s.pod.name": service} if workload != service else None
     match = _PERCENTILE.match(metric)
     if match:
-        return series_name(service, REQUEST_DURATION, f"p{match.group(1)}")
+        return series_name(workload, REQUEST_DURATION, f"p{match.group(1)}", pod)
     otel, stat = _LEGACY.get(metric, (metric, None))
-    return series_name(service, otel, stat)
+    return series_name(workload, otel, stat, pod)
 
 
 def find_time_column(columns: list[str]) -> str:

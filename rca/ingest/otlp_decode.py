@@ -57,7 +57,7 @@ from rca.ingest.histograms import (
     exponential_intervals,
     quantiles,
 )
-from rca.types import SeriesTuple
+from rca.types import SeriesTuple, workload_of
 
 try:  # the compiled fast path (setup.py builds it; without a compiler, Python decodes all)
     from rca.ingest import _otlp_wire as _wire
@@ -178,7 +178,8 @@ def attributes(kvs: Sequence[KeyValue]) -> Attrs:
 def service_name(resource_attributes: list[KeyValue]) -> str:
     """The service of a resource: ``service.namespace/service.name``; when the name is
     missing or the SDK's ``unknown_service`` default, the first of ``k8s.deployment.name``,
-    ``k8s.pod.name``, ``job`` (Prometheus); else ``unknown_service``.
+    ``k8s.pod.name`` (a Deployment's pod counts as its Deployment), ``job`` (Prometheus);
+    else ``unknown_service``.
 
     The ``namespace/name`` form is the one the OpenTelemetry-Prometheus compatibility spec uses
     for ``job``.
@@ -186,7 +187,10 @@ def service_name(resource_attributes: list[KeyValue]) -> str:
     found = {kv.key: any_value_text(kv.value) for kv in resource_attributes}
     name = found.get("service.name", "")
     if not name or name.startswith(UNKNOWN_SERVICE):
-        fallback = next((found[k] for k in SERVICE_FALLBACKS if found.get(k)), None)
+        key = next((k for k in SERVICE_FALLBACKS if found.get(k)), None)
+        fallback = None if key is None else found[key]
+        if key == "k8s.pod.name":  # a restarted pod has a new name, not a new service
+            fallback = workload_of(fallback)
         name = fallback or name or UNKNOWN_SERVICE
     namespace = found.get("service.namespace")
     return f"{namespace}/{name}" if namespace else name

@@ -46,6 +46,7 @@ def test_gauge_points_keep_their_attributes_and_int_values() -> None:
         ({"service.name": "cart", "service.namespace": "shop"}, "shop/cart"),
         ({"service.name": "unknown_service:python", "k8s.deployment.name": "cart"}, "cart"),
         ({"k8s.pod.name": "cart-7d9", "job": "x"}, "cart-7d9"),
+        ({"k8s.pod.name": "cart-579b9bff58-t2dbm"}, "cart"),  # a Deployment's pod
         ({"job": "vllm"}, "vllm"),
         ({}, "unknown_service"),
     ],
