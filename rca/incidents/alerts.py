@@ -45,6 +45,7 @@ from urllib.parse import ParseResult, parse_qs, urlparse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rca.errors import RCAInputError
+from rca.types import workload_of
 from rca.window import to_timestamp
 
 SERVICE_LABELS = (
@@ -55,7 +56,11 @@ SERVICE_LABELS = (
     "k8s_deployment_name",
     "deployment",
     "container",
+    # A pod-level alert (KubePodCrashLooping) names the pod; its Deployment is the service.
+    "k8s_pod_name",
+    "pod",
 )
+_POD_LABELS = frozenset({"k8s_pod_name", "pod"})
 NAMESPACE_LABELS = ("service_namespace", "namespace")
 
 _Labels = dict[str, str]
@@ -219,6 +224,8 @@ def _symptoms(labels: dict[str, str], known: set[str] | None) -> tuple[str, ...]
         name = labels.get(key)
         if not name:
             continue
+        if key in _POD_LABELS:
+            name = workload_of(name)
         namespace = next((labels[k] for k in NAMESPACE_LABELS if labels.get(k)), None)
         if namespace and known is not None and f"{namespace}/{name}" in known:
             return (f"{namespace}/{name}",)

@@ -229,6 +229,10 @@ def test_alertmanager_payload_events_and_label_choices():
     assert event.symptoms == ("orders",) and event.scope == ("orders", "payment")
     assert event.onset == dt.datetime(2026, 10, 12, 7, 50, tzinfo=dt.UTC)
     assert event.dashboard_uid is None and event.org_id is None
+    pod_alert = {"alertname": "KubePodCrashLooping", "pod": "orders-7b598fc7d-lmggd"}
+    raw["alerts"][0]["labels"] = pod_alert
+    (event,) = alertmanager_events(AlertmanagerWebhook.model_validate(raw))
+    assert event.symptoms == ("orders",)  # the pod's Deployment
     raw["alerts"][0]["labels"]["rca_onset"] = "whenever"
     with pytest.raises(RCAInputError, match="rca_onset 'whenever' is not a time"):
         alertmanager_events(AlertmanagerWebhook.model_validate(raw))
