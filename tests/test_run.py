@@ -437,6 +437,27 @@ def test_quiet_services_are_ordered_by_their_evidence_never_tied_last(rng, metho
     assert [s for s, _ in ranking] == ["s00", *[f"s{i:02d}" for i in range(11, 0, -1)], "flat"]
 
 
+@pytest.mark.parametrize("method", ["run-nograph", "run-topology"])
+def test_changes_too_large_for_the_walk_to_tell_apart_are_ordered_by_their_evidence(rng, method):
+    """A 300 ms delay on the fastest of five services of a few ms each, reaching two callers,
+    one latency series per service and no call graph: every z is in the thousands, where the
+    walk's anomaly reads 1.0 for all three. The root moved furthest against its own spread."""
+    index = pd.date_range("2026-01-01", periods=120, freq="1s", tz="UTC")
+    base = {"cart": 0.002, "front": 0.004, "orders": 0.005, "user": 0.01, "ship": 0.03}
+    window = pd.DataFrame(
+        {
+            f"{s}:http.server.request.duration:p90": m * (1 + rng.normal(0, 0.02, 120))
+            for s, m in base.items()
+        },
+        index=index,
+    )
+    for service in ("cart", "front", "orders"):
+        window.loc[index[100] :, f"{service}:http.server.request.duration:p90"] += 0.3
+    ranking = make_method(method).rank(window, index[100]).services()
+    assert [s for s, _ in ranking][:3] == ["cart", "front", "orders"]
+    assert ranking[0][1] > ranking[1][1] > ranking[2][1]
+
+
 def test_when_nothing_crosses_the_offset_the_weak_evidence_still_orders_every_service(rng):
     """No series is anomalous enough for the walk (it then spreads evenly, which says
     nothing): the services follow their robust evidence, none tied."""

@@ -106,8 +106,38 @@ def evidence_scores(walk: pd.Series, strength: pd.Series, unscored: set[str]) ->
         str(s): float(walk[s]) if walk[s] > 0 else -1.0 / (1.0 + float(strength[s]))
         for s in walk.index
     }
+    scores.update(untied(walk[walk > 0], strength))
     scores.update({s: -2.0 for s in sorted(unscored) if s not in scores})
     return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0])))
+
+
+# Walk shares closer than this are one value: the walk converges to 1e-12, and its anomaly
+# reads 1.0 from a robust z of about 900 on (a 300 ms delay on services of a few ms each).
+SHARE_TIE = 1e-9
+
+
+def untied(walk: pd.Series, strength: pd.Series) -> dict[str, float]:
+    """The walk's shares, where the walk could not tell services apart (shares within
+    ``SHARE_TIE``) ordered by their strongest robust z, as BARO would: each tied service
+    after the first scores 1e-15 below the one before it.
+
+    >>> walk = pd.Series({"a": 1 / 3, "b": 1 / 3 - 1e-13, "c": 0.2})
+    >>> scores = untied(walk, pd.Series({"a": 900.0, "b": 4e3, "c": 9.0}))
+    >>> sorted(scores, key=scores.get, reverse=True), scores["c"]
+    (['b', 'a', 'c'], 0.2)
+    """
+    order = sorted(walk.index, key=lambda s: -float(walk[s]))
+    scores: dict[str, float] = {}
+    start = 0
+    while start < len(order):
+        top = float(walk[order[start]])
+        end = start
+        while end + 1 < len(order) and top - float(walk[order[end + 1]]) <= SHARE_TIE:
+            end += 1
+        group = sorted(order[start : end + 1], key=lambda s: (-float(strength[s]), str(s)))
+        scores.update({str(s): top - k * 1e-15 for k, s in enumerate(group)})
+        start = end + 1
+    return scores
 
 
 def confidence(service_scores: dict[str, float], strongest: float) -> float:
