@@ -100,18 +100,23 @@ def appeared_rates(before: pd.DataFrame, after: pd.DataFrame) -> list[str]:
     ]
 
 
-def left_constant(before: pd.DataFrame, after: pd.DataFrame, dropped: dict[str, str]) -> list[str]:
+def left_constant(
+    before: pd.DataFrame, after: pd.DataFrame, dropped: dict[str, str], min_rows: int = 8
+) -> list[str]:
     """Series ``dropped`` as constant before the onset that held their one value, not 0, in
-    nearly every row before it and take another value after it. A constant 0 has no size to
-    scale a change by; a value reported once or now and then is a sample, not a level.
+    nearly every row before it and in at least ``min_rows`` rows, and take another value after
+    it. A constant 0 has no size to scale a change by; a value reported once, now and then or
+    in two rows is a sample, not a level.
 
     >>> before = pd.DataFrame({"ok": [100.0] * 4, "up": [1.0] * 4, "once": [7, None, None, None]})
     >>> after = pd.DataFrame({"ok": [97.0, 100.0], "up": [1.0, 1.0], "once": [9.0, 3.0]})
-    >>> left_constant(before, after, flat_reasons(before, after))
+    >>> left_constant(before, after, flat_reasons(before, after), min_rows=4)
     ['ok']
+    >>> left_constant(before, after, flat_reasons(before, after))
+    []
     """
     reported = before.notna().sum()
-    regular = max(2.0, (1.0 - REGULAR_MISSING_SHARE) * len(before))
+    regular = max(float(min_rows), (1.0 - REGULAR_MISSING_SHARE) * len(before))
     moved = []
     for name, why in dropped.items():
         if why != "constant before the onset" or reported[name] < regular:
@@ -205,7 +210,8 @@ def gather_evidence(
     for name in silenced:  # at 0 from the crash on: that is the change, not a flat line
         if dropped.get(name) == "constant after the onset":
             del dropped[name]
-    moved = left_constant(before, after, dropped)
+    # As many rows as the guard band needs to leave to define normal make a level.
+    moved = left_constant(before, after, dropped, max(2, lookback_steps * 4))
     for name in moved:
         del dropped[name]
     kept = [str(c) for c in before.columns if str(c) not in dropped and str(c) not in appeared]
