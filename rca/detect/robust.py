@@ -210,8 +210,9 @@ def gather_evidence(
     for name in silenced:  # at 0 from the crash on: that is the change, not a flat line
         if dropped.get(name) == "constant after the onset":
             del dropped[name]
-    # As many rows as the guard band needs to leave to define normal make a level.
-    moved = left_constant(before, after, dropped, max(2, lookback_steps * 4))
+    # The fewest rows that define normal: what the guard band must leave, and what makes a level.
+    normal_rows = max(2, lookback_steps * 4)
+    moved = left_constant(before, after, dropped, normal_rows)
     for name in moved:
         del dropped[name]
     kept = [str(c) for c in before.columns if str(c) not in dropped and str(c) not in appeared]
@@ -223,7 +224,7 @@ def gather_evidence(
     # An onset is known to a few steps at best (an alert's detector, a late scrape): the rows
     # just before it neither define normal nor hide a change, if enough rows remain without them.
     reference = before.loc[before.index < start]
-    if len(reference) < max(2, lookback_steps * 4) or not guard:
+    if len(reference) < normal_rows or not guard:
         reference, start_strength = before, after.index[0]
     else:
         start_strength = start

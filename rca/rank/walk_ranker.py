@@ -126,17 +126,16 @@ def untied(walk: pd.Series, strength: pd.Series) -> dict[str, float]:
     >>> sorted(scores, key=scores.get, reverse=True), scores["c"]
     (['b', 'a', 'c'], 0.2)
     """
-    order = sorted(walk.index, key=lambda s: -float(walk[s]))
+    groups: list[tuple[float, list[str]]] = []  # (the group's top share, its services)
+    for service in sorted(walk.index, key=lambda s: -float(walk[s])):
+        if groups and groups[-1][0] - float(walk[service]) <= SHARE_TIE:
+            groups[-1][1].append(str(service))
+        else:
+            groups.append((float(walk[service]), [str(service)]))
     scores: dict[str, float] = {}
-    start = 0
-    while start < len(order):
-        top = float(walk[order[start]])
-        end = start
-        while end + 1 < len(order) and top - float(walk[order[end + 1]]) <= SHARE_TIE:
-            end += 1
-        group = sorted(order[start : end + 1], key=lambda s: (-float(strength[s]), str(s)))
-        scores.update({str(s): top - k * 1e-15 for k, s in enumerate(group)})
-        start = end + 1
+    for top, members in groups:
+        members.sort(key=lambda s: (-float(strength[s]), s))
+        scores.update({s: top - k * 1e-15 for k, s in enumerate(members)})
     return scores
 
 
