@@ -172,6 +172,59 @@ def test_host_collector_writes_cpu_and_memory_to_kafka(topics: Topics) -> None:
     assert got[rss] > 0
 
 
+def nvidia_gpus() -> list[str]:
+    """The UUIDs of the GPUs NVML sees here; empty without an NVIDIA driver."""
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        return [
+            str(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)))
+            for i in range(count)
+        ]
+    finally:
+        pynvml.nvmlShutdown()
+
+
+@pytest.mark.slow
+def test_gpu_collector_writes_each_gpus_readings_to_kafka(topics: Topics) -> None:
+    # Runs where a GPU is (the project's GPU check); CI machines have none and skip it.
+    gpus = nvidia_gpus()
+    if not gpus:
+        pytest.skip("no NVIDIA GPU here")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collectors.gpu",
+            "--once",
+            "--bootstrap",
+            topics.bootstrap,
+            "--topic",
+            topics.metrics,
+            "--service",
+            "gpu-node",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=patience(),
+    )
+    assert done.returncode == 0, done.stderr
+    names = {
+        metric: f"gpu-node:{metric}{{hw.id={gpus[0]}}}"
+        for metric in ("hw.gpu.utilization", "hw.gpu.memory.limit", "hw.gpu.clock.sm")
+    }
+    power = f"gpu-node:hw.power{{hw.id={gpus[0]},hw.type=gpu}}"
+    got = topic_samples(topics, *names.values(), power)
+    assert 0 <= got[names["hw.gpu.utilization"]] <= 1
+    assert got[names["hw.gpu.memory.limit"]] > 2**30
+    assert got[names["hw.gpu.clock.sm"]] > 1e8  # Hz, not MHz
+    assert 0 < got[power] < 2000  # W, not mW
+
+
 @pytest.fixture
 def exposition_server() -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
