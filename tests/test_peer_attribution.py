@@ -75,3 +75,26 @@ def test_run_blames_the_robot_for_its_link_and_the_fog_for_its_own_fault(rng):
     window, onset = _robots_and_fog(rng, "fog-cpu")
     result = make_method("run-topology").fit(None, call_graph=calls).rank(window, onset)
     assert result.services()[0][0] == "fog"
+
+
+def test_a_hung_callee_ranks_ahead_of_callers_that_wait_on_it(rng):
+    # No call graph. The callee holds requests it never answers: only its in-flight gauge
+    # moves (its duration histogram records none of them). Each caller waits: its latency and
+    # its in-flight gauge move together (Little's law), one change seen twice.
+    index = pd.date_range("2026-01-01", periods=120, freq="1s", tz="UTC")
+    onset, after = index[90], slice(90, None)
+    route = "{http.route=/api}"
+    frame = pd.DataFrame(index=index)
+    frame["db:http.server.active_requests"] = 4 + rng.normal(0, 0.5, 120)
+    frame.iloc[after, 0] += 200
+    for caller in ("api", "web"):
+        latency = 0.05 + rng.normal(0, 0.002, 120)
+        latency[after] += 0.4
+        for stat in ("p50", "p90", "mean"):
+            frame[f"{caller}:http.server.request.duration:{stat}{route}"] = latency * (
+                1.5 if stat == "p90" else 1.0
+            )
+        frame[f"{caller}:http.server.active_requests"] = 8 + rng.normal(0, 0.5, 120)
+        frame.iloc[after, -1] += 60
+    result = make_method("run-topology").fit(None).rank(frame, onset)
+    assert [s for s, _ in result.services()][0] == "db"

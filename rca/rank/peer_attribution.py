@@ -63,26 +63,48 @@ def attributed_services(names: Sequence[str], anomaly: np.ndarray) -> list[str]:
 # Statistics of one distribution (a histogram's quantiles and mean): views of one signal.
 DISTRIBUTION_STATS = frozenset({"p50", "p90", "p99", "mean"})
 
+# OpenTelemetry's in-flight request gauges and the request durations they go with. Little's
+# law (in flight = arrival rate x duration) ties each pair: one change, seen twice.
+IN_FLIGHT = {
+    "http.server.active_requests": "http.server.request.duration",
+    "http.client.active_requests": "http.client.request.duration",
+}
+
 
 def service_shares(names: Sequence[str], owners: Sequence[str], share: np.ndarray) -> pd.Series:
-    """The walk's share per service. The statistics of one distribution (``p50``, ``p90``,
-    ``p99``, ``mean`` of the same metric and attributes) count once, with their largest share:
-    four views of one latency are one piece of evidence, and summing them would put a caller
-    whose latency moved ahead of a callee whose single queue-length gauge moved as much.
+    """The walk's share per service, each piece of evidence counted once, with its largest
+    share. The statistics of one distribution (``p50``, ``p90``, ``p99``, ``mean`` of the same
+    metric and attributes) are one piece: summing four views of one latency would put a caller
+    whose latency moved ahead of a callee whose single queue-length gauge moved as much. A
+    service's in-flight requests and its request durations are one piece too (Little's law):
+    requests held by a hung callee raise only its in-flight gauge, while each caller waiting on
+    it shows both, and counting them twice put every caller ahead of the callee.
 
     >>> names = ["a:lat:p50", "a:lat:p90", "a:lat:p99", "b:queue"]
     >>> service_shares(names, ["a", "a", "a", "b"], np.array([0.2, 0.2, 0.2, 0.3])).to_dict()
     {'a': 0.2, 'b': 0.3}
+    >>> names = ["a:http.server.request.duration:p90", "a:http.server.active_requests",
+    ...          "b:http.server.active_requests"]
+    >>> service_shares(names, ["a", "a", "b"], np.array([0.3, 0.3, 0.3])).to_dict()
+    {'a': 0.3, 'b': 0.3}
     """
+    keys = [parse_series_name(name) for name in names]
+    holding = {
+        (o, k.service, IN_FLIGHT[k.metric])
+        for o, k in zip(owners, keys, strict=True)
+        if k.metric in IN_FLIGHT
+    }
     codes: dict[tuple, int] = {}  # signal -> its number
     signal_of = []
-    for name, owner in zip(names, owners, strict=True):
-        key = parse_series_name(name)
-        signal = (
-            (owner, key.service, key.metric, key.attrs)
-            if key.stat in DISTRIBUTION_STATS
-            else (owner, name)
-        )
+    for name, owner, key in zip(names, owners, keys, strict=True):
+        if key.metric in IN_FLIGHT:
+            signal: tuple = (owner, key.service, IN_FLIGHT[key.metric])
+        elif key.stat in DISTRIBUTION_STATS:
+            signal = (owner, key.service, key.metric)
+            if signal not in holding:
+                signal = (*signal, key.attrs)
+        else:
+            signal = (owner, name)
         signal_of.append(codes.setdefault(signal, len(codes)))
     per_signal = pd.Series(share).groupby(signal_of).max()
     owner_of = [signal[0] for signal in codes]  # in code order
