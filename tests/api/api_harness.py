@@ -85,12 +85,6 @@ def synthetic_incident(end: pd.Timestamp | None = None) -> Incident:
     return Incident(frame, case.onset + shift, case.window.index[0] + shift, truth)
 
 
-def synthetic_calls() -> list[tuple[str, str]]:
-    """The caller -> callee edges of :func:`synthetic_incident`'s system."""
-    config = SyntheticConfig(n_cases=int(CASE_ID) + 1, seed=CASE_SEED)
-    return list(Synthetic(config).load(CASE_ID).call_graph.edges)
-
-
 def fill_store(store: WindowStore, frame: pd.DataFrame) -> None:
     times = frame.index.as_unit("ns").asi8
     for column in frame.columns:

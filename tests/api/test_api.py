@@ -19,7 +19,6 @@ from api_harness import (
     fixture,
     grafana_alert,
     sign,
-    synthetic_calls,
 )
 from fastapi.testclient import TestClient
 from patience import wait_for
@@ -78,12 +77,7 @@ def test_post_rca_queues_an_analysis_that_names_the_root_cause(client, incident)
     assert listing["count"] == 1 and listing["data"][0]["id"] == body["id"]
 
 
-def test_the_graph_is_in_grafana_node_graph_shape(make_client, incident, tmp_path):
-    # The walk's graph is the deployment's call graph (a file here; the Collector's service
-    # graph gives the same edges): without one it has no edges to show.
-    calls = tmp_path / "calls.csv"
-    calls.write_text("Source,Target\n" + "".join(f"{a},{b}\n" for a, b in synthetic_calls()))
-    client = make_client(call_graph=str(calls))
+def test_the_graph_is_in_grafana_node_graph_shape(client, incident):
     body = client.post("/v1/rca", json=rca_body(incident, method="run-topology")).json()
     assert finished(client, body["id"])["status"] == "done"
     graph = client.get(f"/v1/incidents/{body['id']}/graph", params={"top": 12}).json()
