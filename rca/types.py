@@ -155,7 +155,7 @@ class CausalEdge:
 class CausalGraph:
     """A weighted cause -> effect graph over series: ``weights[i, j]`` is ``nodes[i] ->
     nodes[j]``. ``learned`` (same shape, optional) is the part a learner found, 0 where the edge
-    was known beforehand (the call graph); ``lag_steps`` the estimated lags.
+    was known beforehand (same service, the call graph); ``lag_steps`` the estimated lags.
     ``stats`` says how it was made (e.g. ``granger_epochs``)."""
 
     nodes: tuple[str, ...]

@@ -46,14 +46,14 @@ class CallGraph:
     def graph(
         self, window: Window, onset: pd.Timestamp, nodes: list[str], inputs: GraphInputs
     ) -> CausalGraph:
-        return CausalGraph(tuple(nodes), topology_matrix(nodes, inputs.call_graph, False))
+        return CausalGraph(tuple(nodes), topology_matrix(nodes, inputs.call_graph))
 
 
 @dataclass(frozen=True)
 class LearnedGraph:
     """Learned edges are scaled to at most 1 per effect and added to the known graph, so what
-    is known without learning (the call graph) stays and is re-weighted. ``use_prior``:
-    whether the call graph and the services make the learner's edges cheaper.
+    is known without learning (same-service edges, the call graph) stays and is re-weighted.
+    ``use_prior``: whether the call graph makes the learner's edges cheaper.
 
     With a graph already learned from history (``inputs.learned``: :meth:`fit`, run by the
     server in the background) an analysis uses it and learns nothing; without one it learns
@@ -77,7 +77,7 @@ class LearnedGraph:
     def graph(
         self, window: Window, onset: pd.Timestamp, nodes: list[str], inputs: GraphInputs
     ) -> CausalGraph:
-        known = topology_matrix(nodes, inputs.call_graph, same_service=False)
+        known = topology_matrix(nodes, inputs.call_graph)
         if inputs.learned is not None:
             fitted = inputs.learned.on(nodes)
             return CausalGraph(
@@ -93,7 +93,7 @@ class LearnedGraph:
             segments.append(standardized(history, self.relative_floor, self.max_gap_steps))
         before = window.loc[window.index < onset, nodes]
         segments.append(standardized(before, self.relative_floor, self.max_gap_steps))
-        prior = topology_matrix(nodes, inputs.call_graph) if inputs.call_graph is not None else None
+        prior = known if inputs.call_graph is not None else None
         part, lags, stats = self._learn(segments, prior)
         return CausalGraph(tuple(nodes), part + known, learned=part, lag_steps=lags, stats=stats)
 
@@ -150,4 +150,4 @@ class OracleGraph:
         if inputs.series_graph is None:
             raise RCAInputError("run-oracle needs the true series graph (synthetic data only)")
         known = graph_matrix(nodes, inputs.series_graph)
-        return CausalGraph(tuple(nodes), known)
+        return CausalGraph(tuple(nodes), known + topology_matrix(nodes, None))

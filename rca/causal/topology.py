@@ -3,12 +3,8 @@
 A call ``caller -> callee`` means the callee's trouble reaches the caller (its latency, errors,
 queueing), so every series of the callee is a possible cause of every series of the caller.
 Series of one service may cause each other (CPU -> latency, memory -> latency). The result is a
-0/1 cause -> effect matrix over ``names``: with same-service edges, the neural Granger prior
-(where the learner looks first); without them, the walk's known graph (``run-topology``). The
-walk has no use for them: the ranker pools a service's series itself (each signal once), and a
-same-service clique pooled them a second time, keeping the walk's mass with whichever service
-had more moved series (a caller whose latency, in-flight requests and rate all moved while it
-waited on a hung callee).
+0/1 cause -> effect matrix over ``names``, used as the walk's graph (``run-topology``) or as the
+neural Granger prior.
 """
 
 from __future__ import annotations
@@ -29,15 +25,13 @@ def series_by_service(names: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def topology_matrix(
-    names: Sequence[str], call_graph: nx.DiGraph | None, same_service: bool = True
-) -> np.ndarray:
-    """``m[i, j] = 1`` if series ``i`` may cause series ``j`` (``j``'s service calls ``i``'s,
-    or, with ``same_service``, both belong to one service)."""
+def topology_matrix(names: Sequence[str], call_graph: nx.DiGraph | None) -> np.ndarray:
+    """``m[i, j] = 1`` if series ``i`` may cause series ``j`` (same service, or ``j``'s service
+    calls ``i``'s)."""
     groups = series_by_service(names)
     n = len(names)
     m = np.zeros((n, n))
-    for members in groups.values() if same_service else ():
+    for members in groups.values():
         m[np.ix_(members, members)] = 1.0
     if call_graph is not None:
         for caller, callee in call_graph.edges:
