@@ -19,7 +19,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otlp_builders import kv
 from patience import patience, wait_for
 
-from collectors.gpu import GpuReading, observations
+from collectors.gpu import GpuReading, observations, read_gpus
 from collectors.otlp_records import resource_key
 from collectors.prometheus_text import exposition_to_request
 from rca.ingest.otlp_decode import DecodeState, Samples, decode_record
@@ -107,20 +107,41 @@ def test_gpu_readings_map_to_hw_gpu_observations() -> None:
     assert got["hw.power"][0].attributes == {"hw.id": "GPU-a", "hw.type": "gpu"}
 
 
-def test_gpu_collector_without_a_gpu_says_so_and_exits_0() -> None:
-    pynvml = pytest.importorskip("pynvml")
-    try:
-        pynvml.nvmlInit()
-        pynvml.nvmlShutdown()
-        pytest.skip("this machine has an NVIDIA GPU")
-    except pynvml.NVMLError:
-        pass
-    done = subprocess.run(
-        [sys.executable, "-m", "collectors.gpu", "--once", "--bootstrap", "127.0.0.1:1"],
+def collect_once(collector: str, bootstrap: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m collectors.<collector> --once`` against ``bootstrap``, as a real process."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            f"collectors.{collector}",
+            "--once",
+            "--bootstrap",
+            bootstrap,
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=patience(),
     )
+
+
+def nvidia_gpus() -> list[str]:
+    """The UUIDs of the GPUs NVML sees here; empty without an NVIDIA driver."""
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    try:
+        return [reading.uuid for reading in read_gpus()]
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def test_gpu_collector_without_a_gpu_says_so_and_exits_0() -> None:
+    if nvidia_gpus():
+        pytest.skip("this machine has an NVIDIA GPU")
+    done = collect_once("gpu", "127.0.0.1:1")
     assert done.returncode == 0 and "no NVIDIA GPU" in done.stderr
 
 
@@ -144,24 +165,8 @@ def topic_samples(topics: Topics, *names: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_host_collector_writes_cpu_and_memory_to_kafka(topics: Topics) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collectors.host",
-            "--once",
-            "--bootstrap",
-            topics.bootstrap,
-            "--topic",
-            topics.metrics,
-            "--service",
-            "node-1",
-            "--pid",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=patience(),
+    done = collect_once(
+        "host", topics.bootstrap, "--topic", topics.metrics, "--service", "node-1", "--pid", "1"
     )
     assert done.returncode == 0, done.stderr
     cpu, memory = "node-1:system.cpu.utilization", "node-1:system.memory.utilization"
@@ -172,46 +177,13 @@ def test_host_collector_writes_cpu_and_memory_to_kafka(topics: Topics) -> None:
     assert got[rss] > 0
 
 
-def nvidia_gpus() -> list[str]:
-    """The UUIDs of the GPUs NVML sees here; empty without an NVIDIA driver."""
-    pynvml = pytest.importorskip("pynvml")
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
-        count = pynvml.nvmlDeviceGetCount()
-        return [
-            str(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)))
-            for i in range(count)
-        ]
-    finally:
-        pynvml.nvmlShutdown()
-
-
 @pytest.mark.slow
 def test_gpu_collector_writes_each_gpus_readings_to_kafka(topics: Topics) -> None:
     # Runs where a GPU is (the project's GPU check); CI machines have none and skip it.
     gpus = nvidia_gpus()
     if not gpus:
         pytest.skip("no NVIDIA GPU here")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collectors.gpu",
-            "--once",
-            "--bootstrap",
-            topics.bootstrap,
-            "--topic",
-            topics.metrics,
-            "--service",
-            "gpu-node",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=patience(),
-    )
+    done = collect_once("gpu", topics.bootstrap, "--topic", topics.metrics, "--service", "gpu-node")
     assert done.returncode == 0, done.stderr
     names = {
         metric: f"gpu-node:{metric}{{hw.id={gpus[0]}}}"
@@ -246,26 +218,17 @@ def exposition_server() -> Iterator[str]:
 
 @pytest.mark.slow
 def test_scraper_writes_each_target_and_an_up_gauge(topics: Topics, exposition_server: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collectors.scrape",
-            "--once",
-            "--bootstrap",
-            topics.bootstrap,
-            "--topic",
-            topics.metrics,
-            "--target",
-            f"vllm={exposition_server}/vllm",
-            "--target",
-            f"dcgm-exporter={exposition_server}/dcgm",
-            "--target",
-            "gone=http://127.0.0.1:1/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=patience(),
+    done = collect_once(
+        "scrape",
+        topics.bootstrap,
+        "--topic",
+        topics.metrics,
+        "--target",
+        f"vllm={exposition_server}/vllm",
+        "--target",
+        f"dcgm-exporter={exposition_server}/dcgm",
+        "--target",
+        "gone=http://127.0.0.1:1/",
     )
     assert done.returncode == 0, done.stderr
     gpu = "dcgm-exporter:hw.gpu.utilization{hw.id=GPU-a}"
